@@ -1,0 +1,1 @@
+"""Exercise checks, one module per notebook topic, built on `course_utils.checks`."""

@@ -1,0 +1,119 @@
+"""The course's widget convention: a pure `compute_...` function, and an `Explorer` around it.
+
+Every interactive figure in the course is an `Explorer`: a few named value controls (sliders,
+dropdowns, toggle buttons, checkboxes), one matplotlib figure redrawn in place when a control
+moves, and an optional caption. The figure is rendered to PNG and shown in an
+`ipywidgets.Image`, so it works in JupyterLab, Colab and VS Code without a special backend,
+and a notebook saved with widget state shows the last picture on GitHub too.
+
+A widget module (one per notebook in `course_utils/widgets/`) holds:
+- `compute_...(...)`: the numbers to show, pure and unit-tested without a kernel;
+- `make_...()`: builds the figure and an `Explorer` whose `draw(**values)` calls `compute_...`
+  and updates the figure's artists. Every `make_...` can be called with no arguments; the
+  benchmark (`make bench`) and the tests find them all by that convention.
+
+CSS classes let the browser tests find things: the explorer's box has `cu-explorer` and
+`cu-explorer-<name>`, each control `cu-control` and `cu-control-<key>`, the image `cu-figure`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Callable, Mapping
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+DrawFn = Callable[..., "str | None"]
+
+
+class Explorer:
+    """Controls, one figure redrawn when they change, and a caption."""
+
+    def __init__(self, name: str, controls: Mapping[str, widgets.ValueWidget], figure: Figure,
+                 draw: DrawFn, *, dpi: int = 80, layout: str = "top"):
+        """
+        Args:
+            name: short identifier, used in CSS classes and the benchmark ("activation-curves").
+            controls: keyword name -> value widget; `draw` receives the values by these names.
+            figure: a `matplotlib.figure.Figure` (see `plotting.new_figure`), drawn into in place.
+            draw: `draw(**values)` updates the figure's artists; it may return HTML for the caption.
+            dpi: resolution of the rendered PNG; 80 keeps an update well under 100 ms.
+            layout: "top" puts the controls above the figure, "left" beside it.
+        """
+        if not name or not isinstance(name, str):
+            raise ValueError(f"Explorer: name must be a non-empty string, got {name!r}")
+        if not controls:
+            raise ValueError("Explorer: controls must name at least one value widget")
+        if layout not in ("top", "left"):
+            raise ValueError(f"Explorer: layout must be 'top' or 'left', got {layout!r}")
+        self.name = name
+        self.controls = dict(controls)
+        self.figure = figure
+        self.dpi = dpi
+        self._draw = draw
+        self.image = widgets.Image(format="png")
+        self.image.add_class("cu-figure")
+        self.caption = widgets.HTML()
+        self.caption.add_class("cu-caption")
+        self.last_update_s = float("nan")
+        for key, control in self.controls.items():
+            control.add_class("cu-control")
+            control.add_class(f"cu-control-{key.replace('_', '-')}")
+            control.observe(self._on_change, names="value")
+        box = widgets.VBox if layout == "top" else widgets.HBox
+        controls_box = (widgets.HBox if layout == "top" else widgets.VBox)(list(self.controls.values()))
+        controls_box.layout.flex_flow = "row wrap" if layout == "top" else "column"
+        self.ui = widgets.VBox([box([controls_box, self.image]), self.caption])
+        self.ui.add_class("cu-explorer")
+        self.ui.add_class(f"cu-explorer-{name}")
+        self.refresh()
+
+    @property
+    def values(self) -> dict:
+        """The controls' current values, by keyword."""
+        return {key: control.value for key, control in self.controls.items()}
+
+    def refresh(self) -> None:
+        """Recompute and redraw from the current control values."""
+        start = time.perf_counter()
+        try:
+            caption = self._draw(**self.values)
+        except (ValueError, TypeError) as exc:  # a combination the compute function rejects
+            caption = f"<span style='color:#D55E00'>Cannot draw this setting: {exc}</span>"
+        self.caption.value = caption or ""
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=self.dpi)
+        self.image.value = buffer.getvalue()
+        self.last_update_s = time.perf_counter() - start
+
+    def set(self, **values) -> None:
+        """Set several controls at once with a single redraw (handy in notebooks and tests)."""
+        unknown = set(values) - set(self.controls)
+        if unknown:
+            raise ValueError(f"Explorer.set: unknown control(s) {sorted(unknown)}; known: {sorted(self.controls)}")
+        with self._hold():
+            for key, value in values.items():
+                self.controls[key].value = value
+        self.refresh()
+
+    @contextlib.contextmanager
+    def _hold(self):
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+
+    _held = False
+
+    def _on_change(self, change) -> None:
+        if not self._held:
+            self.refresh()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.ui)
