@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib as mpl
 from matplotlib.axes import Axes
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import LinearSegmentedColormap, ListedColormap
 from matplotlib.figure import Figure
 
 # Okabe & Ito (2008): distinguishable with the common forms of colour blindness.
@@ -21,6 +21,8 @@ PALETTE = {
 COLORS = list(PALETTE.values())
 # Two-class maps for decision boundaries: class 0 blue, class 1 orange.
 CLASS_CMAP = ListedColormap([PALETTE["blue"], PALETTE["orange"]])
+# Probability of class 1, from class 0's blue through white to class 1's orange.
+CLASS_PROB_CMAP = LinearSegmentedColormap.from_list("class_prob", [PALETTE["blue"], "#FFFFFF", PALETTE["orange"]])
 # Continuous maps: sequential and diverging, both perceptually uniform and colour-blind safe.
 SEQUENTIAL_CMAP = "viridis"
 DIVERGING_CMAP = "RdBu_r"
@@ -38,7 +40,6 @@ _COMMON = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "figure.dpi": 100,
-    "savefig.bbox": "tight",
     "image.cmap": SEQUENTIAL_CMAP,
 }
 _current = {"name": "default"}
@@ -87,3 +88,24 @@ def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None) -> Axes:
 
 
 use_style("default")
+
+
+def _show_figures_in_notebooks() -> None:
+    """Let a notebook cell display a `Figure` from `new_figure` by ending with it (as pyplot's figures do).
+
+    Figures made without pyplot have no display hook of their own until pyplot is imported;
+    registering one here makes `fig` as a cell's last line show the picture, not its repr.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    formatter = shell.display_formatter.formatters["image/png"]
+    formatter.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
+
+
+_show_figures_in_notebooks()

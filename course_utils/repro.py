@@ -83,7 +83,8 @@ def describe_device(device: torch.device) -> str:
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "mps":
         return "mps (Apple GPU)"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({n} thread{'' if n == 1 else 's'})"
 
 
 def environment_report(device: torch.device | None = None) -> dict[str, str]:
@@ -111,3 +112,48 @@ def environment_line(device: torch.device | None = None) -> str:
         f"Python {r['python']} | torch {r['torch']} | numpy {r['numpy']} | "
         f"matplotlib {r['matplotlib']} | ipywidgets {r['ipywidgets']} | device: {r['device']}"
     )
+
+
+MINIMUM_VERSIONS = {"python": "3.10", "torch": "2.11", "numpy": "1.24", "matplotlib": "3.7", "ipywidgets": "8.1"}
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("+")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def environment_checks(device: torch.device | None = None) -> list[tuple[str, bool, str]]:
+    """Everything the course needs, checked: `(what, ok, detail)` rows for notebook 00's room check.
+
+    Versions against `MINIMUM_VERSIONS`, the device actually computing, and a small training step.
+    """
+    import time
+
+    report = environment_report(device)
+    rows = []
+    for name, minimum in MINIMUM_VERSIONS.items():
+        have = report[name]
+        ok = _version_tuple(have) >= _version_tuple(minimum)
+        rows.append((name, ok, f"{have} (need {minimum} or newer)"))
+    device = get_device() if device is None else torch.device(device)
+    try:
+        start = time.perf_counter()
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(256, 64, generator=generator).to(device)
+        w = torch.zeros(64, 1, device=device, requires_grad=True)
+        target = x[:, :1].clone()
+        for _ in range(50):  # fit w so x @ w copies the first column
+            loss = ((x @ w - target) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                w -= 0.2 * w.grad
+                w.grad = None
+        elapsed = time.perf_counter() - start
+        ok = loss.item() < 0.05
+        rows.append(("training step", ok, f"50 steps on {device.type} in {elapsed * 1000:.0f} ms, final loss {loss.item():.4f}"))
+    except Exception as exc:  # reported, so a room check names the broken machine
+        rows.append(("training step", False, f"{type(exc).__name__}: {exc}"))
+    return rows

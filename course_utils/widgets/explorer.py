@@ -117,3 +117,50 @@ class Explorer:
         from IPython.display import display
 
         display(self.ui)
+
+
+def discover_builders() -> dict[str, Callable[[], Explorer]]:
+    """Every `make_...` function in the modules of `course_utils.widgets`, by "module.name".
+
+    The convention that every builder runs with no arguments lets the tests and the benchmark
+    drive every widget of the course without a list to keep up to date.
+    """
+    import importlib
+    import inspect
+    import pkgutil
+
+    import course_utils.widgets as package
+
+    builders = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name == "explorer":
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("make_") and fn.__module__ == module.__name__:
+                builders[f"{info.name}.{name}"] = fn
+    return builders
+
+
+def alternative_values(control: widgets.ValueWidget, count: int = 4) -> list:
+    """Up to `count` values, other than the current one, that `control` can take (spread over its range)."""
+    current = control.value
+    if isinstance(control, widgets.Checkbox):
+        return [not current]
+    if hasattr(control, "options") and not isinstance(control, (widgets.IntSlider, widgets.FloatSlider)):
+        options = [opt[1] if isinstance(opt, tuple) else opt for opt in control.options]
+        others = [o for o in options if o != current]
+    elif isinstance(control, (widgets.IntSlider, widgets.FloatSlider)):
+        step = control.step or 1
+        n_steps = int(round((control.max - control.min) / step))
+        positions = sorted({round(i * n_steps / max(count, 1)) for i in range(count + 1)})
+        values = [control.min + p * step for p in positions]
+        if isinstance(control, widgets.IntSlider):
+            values = [int(v) for v in values]
+        others = [v for v in values if abs(v - current) > 1e-12 and control.min <= v <= control.max]
+    else:
+        raise TypeError(f"alternative_values: unsupported control type {type(control).__name__}")
+    if len(others) <= count:
+        return others
+    picks = [others[round(i * (len(others) - 1) / (count - 1))] for i in range(count)] if count > 1 else others[:1]
+    return list(dict.fromkeys(picks))

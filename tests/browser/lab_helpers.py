@@ -1,0 +1,143 @@
+"""Playwright helpers for JupyterLab: open a notebook, run it, find explorers, move their controls."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+RUN_TIMEOUT_S = 300
+
+
+def open_notebook(page, base: str, token: str, name: str) -> None:
+    page.goto(f"{base}/lab/tree/notebooks/{name}?token={token}")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=90_000)
+    # wait for the kernel to be ready before running anything
+    page.wait_for_function(
+        """() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus');
+                   return !s || !/(Connecting|Starting|Unknown)/i.test(s.textContent || s.getAttribute('title') || ''); }""",
+        timeout=60_000)
+
+
+def _menu(page, top: str, command: str) -> None:
+    """Open a top-level menu and click the item bound to a JupyterLab command id."""
+    page.keyboard.press("Escape")
+    page.locator(".lm-MenuBar-itemLabel", has_text=top).first.click()
+    item = page.locator(f".lm-Menu li[data-command='{command}']").first
+    item.wait_for(state="visible", timeout=10_000)
+    item.click()
+
+
+def run_all(page) -> float:
+    """Clear outputs, run every cell, wait until each code cell has a fresh execution count; return seconds."""
+    page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
+    _menu(page, "Edit", "editmenu:clear-all")
+    page.wait_for_function("() => !document.querySelector('.jp-OutputArea-output')", timeout=30_000)
+    start = time.perf_counter()
+    for _ in range(3):  # a menu click can be lost while the page is busy: check that running started
+        _menu(page, "Run", "runmenu:run-all")
+        try:
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                         .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""", timeout=15_000)
+            break
+        except Exception:
+            continue
+    page.wait_for_function(
+        """() => { const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+                   return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)); }""",
+        timeout=RUN_TIMEOUT_S * 1000, polling=500)
+    return time.perf_counter() - start
+
+
+def error_outputs(page) -> list[str]:
+    """Texts of outputs that show a Python traceback."""
+    texts = page.locator(".jp-OutputArea-output").all_inner_texts()
+    return [t[:1500] for t in texts if "Traceback (most recent call last)" in t or "Error displaying widget" in t]
+
+
+def _image_src(explorer) -> str:
+    return explorer.locator("img.cu-figure").get_attribute("src") or ""
+
+
+def _kind(control) -> str:
+    classes = control.get_attribute("class") or ""
+    for kind in ("widget-toggle-buttons", "widget-dropdown", "widget-radio", "widget-checkbox", "widget-slider"):
+        if kind in classes:
+            return kind
+    raise AssertionError(f"unsupported control with classes {classes!r}")
+
+
+def change_control(page, control, attempt: int = 0) -> None:
+    """Move a control to another value the way a person would."""
+    kind = _kind(control)
+    control.scroll_into_view_if_needed()
+    if kind == "widget-toggle-buttons":
+        buttons = control.locator("button")
+        inactive = [i for i in range(buttons.count()) if "mod-active" not in (buttons.nth(i).get_attribute("class") or "")]
+        buttons.nth(inactive[attempt % len(inactive)]).click()
+    elif kind == "widget-dropdown":
+        select = control.locator("select")
+        values = select.locator("option").evaluate_all("opts => opts.map(o => o.value)")
+        current = select.input_value()
+        others = [v for v in values if v != current]
+        select.select_option(others[attempt % len(others)])
+    elif kind == "widget-radio":
+        radios = control.locator("input[type=radio]")
+        unchecked = [i for i in range(radios.count()) if not radios.nth(i).is_checked()]
+        radios.nth(unchecked[attempt % len(unchecked)]).check()
+    elif kind == "widget-checkbox":
+        control.locator("input[type=checkbox]").click()
+    else:  # slider: keyboard on the handle, as a person using the keyboard would
+        handle = control.locator(".noUi-handle").first
+        handle.focus()
+        page.keyboard.press("ArrowRight" if attempt % 2 == 0 else "ArrowLeft")
+        handle.blur()
+
+
+def drive_explorers(page, timeout_ms: int = 10_000) -> list[dict]:
+    """Move every control of every explorer on the page; each move must change that explorer's figure.
+
+    Returns one record per control: explorer, control, kind and the latency until the new figure showed.
+    """
+    records = []
+    explorers = page.locator(".cu-explorer")
+    for e in range(explorers.count()):
+        explorer = explorers.nth(e)
+        name = next(c[len("cu-explorer-"):] for c in (explorer.get_attribute("class") or "").split()
+                    if c.startswith("cu-explorer-"))
+        controls = explorer.locator(".cu-control")
+        assert controls.count() > 0, f"explorer {name} has no controls in the page"
+        for c in range(controls.count()):
+            control = controls.nth(c)
+            control_name = next(x[len("cu-control-"):] for x in (control.get_attribute("class") or "").split()
+                                if x.startswith("cu-control-"))
+            changed = False
+            for attempt in range(2):  # a slider at its end moves the other way on the second try
+                before = _image_src(explorer)
+                start = time.perf_counter()
+                change_control(page, control, attempt)
+                try:
+                    explorer.locator("img.cu-figure").evaluate(
+                        "(img, before) => new Promise((resolve, reject) => {"
+                        "  const t0 = performance.now();"
+                        "  const poll = () => { if (img.getAttribute('src') !== before && img.complete) resolve();"
+                        f"   else if (performance.now() - t0 > {timeout_ms}) reject(new Error('no new figure'));"
+                        "   else requestAnimationFrame(poll); }; poll(); })", before)
+                    changed = True
+                    break
+                except Exception:
+                    continue
+            latency_ms = (time.perf_counter() - start) * 1000
+            assert changed, f"moving control {control_name!r} of explorer {name!r} did not change its figure"
+            records.append({"explorer": name, "control": control_name, "kind": _kind(control),
+                            "latency_ms": round(latency_ms, 1)})
+    return records
+
+
+def save_records(path: Path, notebook: str, records: list[dict], run_s: float) -> None:
+    """Merge this notebook's browser measurements into a JSON file the benchmark reports."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[notebook] = {"run_all_s": round(run_s, 1), "controls": records}
+    path.write_text(json.dumps(data, indent=1))

@@ -1,0 +1,164 @@
+"""The course's performance budgets, measured (COURSE_DESIGN.md, "Budgets").
+
+    python tools/bench.py                 # notebooks and widgets
+    python tools/bench.py --only widgets  # just widget update latencies
+    python tools/bench.py --only notebooks 01 03
+
+Measures each notebook's end-to-end execution time (a fresh kernel, a temporary copy, so the
+committed files are untouched) and each widget's update latency in the kernel (compute plus
+redraw plus PNG render, p50 and p95 over repeated control changes). Adds the browser latencies
+the browser tests recorded (build/browser-latency.json) and, where the capstone provides it,
+its training throughput. Prints a table, writes build/bench.json, and exits 1 if a budget is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from execute_notebooks import course_notebooks  # noqa: E402
+
+NOTEBOOK_BUDGET_S = 45.0
+CAPSTONE_BUDGET_S = 180.0
+COURSE_BUDGET_S = 8 * 60.0
+WIDGET_BUDGET_MS = 100.0
+BROWSER_BUDGET_MS = 300.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def bench_notebooks(prefixes: list[str]) -> list[dict]:
+    import nbformat
+    from nbclient import NotebookClient
+
+    rows = []
+    for path in course_notebooks(prefixes):
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / path.name
+            shutil.copy(path, copy)
+            nb = nbformat.read(copy, as_version=4)
+            client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+            start = time.perf_counter()
+            client.execute()
+            seconds = time.perf_counter() - start
+        budget = CAPSTONE_BUDGET_S if path.name.startswith("10_") else NOTEBOOK_BUDGET_S
+        rows.append({"notebook": path.name, "seconds": round(seconds, 1), "budget_s": budget, "ok": seconds <= budget})
+        print(f"  {path.name:45s} {seconds:6.1f} s  (budget {budget:.0f} s){'' if seconds <= budget else '  OVER'}", flush=True)
+    return rows
+
+
+def bench_widgets(repeats: int = 3) -> list[dict]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils.widgets.explorer import alternative_values, discover_builders
+
+    rows = []
+    for key, builder in discover_builders().items():
+        start = time.perf_counter()
+        explorer = builder()
+        build_s = time.perf_counter() - start
+        times = []
+        for _ in range(repeats):
+            for control in explorer.controls.values():
+                original = control.value
+                for value in alternative_values(control, count=4) + [original]:
+                    t0 = time.perf_counter()
+                    control.value = value  # the observer recomputes, redraws and renders synchronously
+                    times.append((time.perf_counter() - t0) * 1000)
+        p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
+        rows.append({"widget": key, "build_s": round(build_s, 2), "updates": len(times), "p50_ms": round(p50, 1),
+                     "p95_ms": round(p95, 1), "budget_ms": WIDGET_BUDGET_MS, "ok": p95 <= WIDGET_BUDGET_MS})
+        print(f"  {key:55s} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  ({len(times)} updates, built in {build_s:.1f} s)"
+              f"{'' if p95 <= WIDGET_BUDGET_MS else '  OVER'}", flush=True)
+    return rows
+
+
+def browser_latencies() -> list[dict]:
+    path = ROOT / "build" / "browser-latency.json"
+    if not path.exists():
+        print("  (none recorded: run the browser tests first, `pytest tests/browser`)")
+        return []
+    rows = []
+    for notebook, data in json.loads(path.read_text()).items():
+        latencies = [c["latency_ms"] for c in data["controls"]]
+        if not latencies:
+            continue
+        p95 = percentile(latencies, 0.95)
+        rows.append({"notebook": notebook, "controls": len(latencies), "p50_ms": round(percentile(latencies, 0.5), 1),
+                     "p95_ms": round(p95, 1), "max_ms": max(latencies), "budget_ms": BROWSER_BUDGET_MS,
+                     "ok": p95 <= BROWSER_BUDGET_MS})
+        print(f"  {notebook:45s} p50 {rows[-1]['p50_ms']:6.1f} ms  p95 {p95:6.1f} ms  over {len(latencies)} controls"
+              f"{'' if p95 <= BROWSER_BUDGET_MS else '  OVER'}")
+    return rows
+
+
+def capstone_throughput() -> dict | None:
+    try:
+        from course_utils import capstone
+    except ImportError:
+        return None
+    fn = getattr(capstone, "benchmark_throughput", None)
+    if fn is None:
+        return None
+    result = fn()
+    print(f"  capstone pre-training: {result}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("prefixes", nargs="*", help="only notebooks whose file name starts with one of these")
+    parser.add_argument("--only", choices=["notebooks", "widgets", "browser", "capstone"], action="append")
+    parser.add_argument("--out", default=str(ROOT / "build" / "bench.json"))
+    args = parser.parse_args(argv)
+    parts = args.only or ["notebooks", "widgets", "browser", "capstone"]
+    import torch
+
+    report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                          "python": platform.python_version(), "torch": torch.__version__}}
+    ok = True
+    if "notebooks" in parts:
+        print("Notebook end-to-end time:")
+        report["notebooks"] = bench_notebooks(args.prefixes)
+        total = sum(r["seconds"] for r in report["notebooks"])
+        whole = not args.prefixes
+        print(f"  {'whole course' if whole else 'selected notebooks':45s} {total:6.1f} s"
+              f"{f'  (budget {COURSE_BUDGET_S:.0f} s)' if whole else ''}")
+        ok &= all(r["ok"] for r in report["notebooks"]) and (not whole or total <= COURSE_BUDGET_S)
+    if "widgets" in parts:
+        print(f"Widget update latency in the kernel (budget p95 <= {WIDGET_BUDGET_MS:.0f} ms):")
+        report["widgets"] = bench_widgets()
+        ok &= all(r["ok"] for r in report["widgets"])
+    if "browser" in parts:
+        print(f"Browser: control moved to new figure shown (budget p95 <= {BROWSER_BUDGET_MS:.0f} ms):")
+        report["browser"] = browser_latencies()
+    if "capstone" in parts:
+        report["capstone"] = capstone_throughput()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(f"written: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}; {'all within budget' if ok else 'SOME BUDGETS BROKEN'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
