@@ -1,0 +1,234 @@
+"""Activations through the depth of an MLP, with and without batch normalisation.
+
+A batch of random inputs goes through a deep stack of `Linear -> [BatchNorm] -> activation`
+layers whose weights are drawn with standard deviation `weight_scale / sqrt(width)`. Without
+batch normalisation the spread of the activations shrinks or grows layer after layer (tanh
+units pile up at +-1 when it grows); with it every layer starts from zero mean and unit variance,
+whatever the weight scale.
+
+`compute_depth_histograms` returns the numbers (pure, unit-tested); `make_depth_histograms`
+builds the `Explorer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+
+import ipywidgets as widgets
+import matplotlib as mpl
+import numpy as np
+import torch
+
+from course_utils.activations import get_activation
+from course_utils.layers.batchnorm import BatchNorm1d
+from course_utils.plotting import PALETTE, label, new_figure
+from course_utils.widgets.explorer import Explorer
+
+DEPTH_ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
+MAX_DEPTH = 20
+# Histogram range per activation; values outside are counted in the end bins, so an exploding
+# layer shows up as a spike at the edge rather than vanishing from the plot.
+_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "relu": (0.0, 3.0), "identity": (-3.0, 3.0)}
+_STD_CLIP = (1e-6, 1e6)  # the std panel's y range; values beyond are drawn at its edge
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+@lru_cache(maxsize=4)
+def _raw_network(width: int, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standard normal inputs (batch_size, width) and raw weights (MAX_DEPTH, width, width), cached."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, width, generator=g)
+    weights = torch.randn(MAX_DEPTH, width, width, generator=g)
+    return x, weights
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run small tensor maths on one thread: on a busy machine, handing (256, 128) matmuls to a
+    second thread costs far more than it saves."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _saturation(name: str, h: torch.Tensor) -> float:
+    """Share of units in a flat region of the activation (where its gradient nearly vanishes)."""
+    if name == "tanh":
+        return (h.abs() > 0.97).float().mean().item()
+    if name == "sigmoid":
+        return ((h < 0.03) | (h > 0.97)).float().mean().item()
+    if name == "relu":
+        return (h == 0).float().mean().item()
+    return 0.0
+
+
+@torch.no_grad()
+def compute_depth_histograms(
+    activation: str = "tanh",
+    weight_scale: float = 1.0,
+    depth: int = 10,
+    batch_norm: bool = False,
+    *,
+    width: int = 128,
+    batch_size: int = 256,
+    bins: int = 40,
+    seed: int = 0,
+) -> dict:
+    """Histograms of the activations after each layer of a deep random MLP.
+
+    Args:
+        activation: one of `DEPTH_ACTIVATIONS`.
+        weight_scale: weights are N(0, (weight_scale / sqrt(width))^2); 1 keeps the variance of
+            a linear layer, sqrt(2) is He's choice for ReLU; a positive number.
+        depth: number of hidden layers, in [1, MAX_DEPTH].
+        batch_norm: insert batch normalisation (batch statistics, no affine) before each activation.
+        width: units per layer; batch_size: inputs in the batch; bins: histogram bins.
+        seed: the inputs and weights are drawn from it (the same seed gives the same network).
+
+    Returns:
+        A dict with
+        - "edges" (bins + 1,) and "centres" (bins,): the histogram's bins, over "range";
+        - "hist" (depth, bins): each layer's histogram scaled so its tallest bin is 1 (values
+          outside "range" go to the end bins; for ReLU the exact zeros are left out, they are
+          counted in "saturated");
+        - "std" (depth,): standard deviation of each layer's activations;
+        - "saturated" (depth,): share of units where the activation is flat (|tanh| > 0.97,
+          sigmoid < 0.03 or > 0.97, ReLU exactly 0; 0 for identity);
+        - "beyond" (depth,): share of each layer's activations outside "range".
+    """
+    if activation not in DEPTH_ACTIVATIONS:
+        raise ValueError(f"compute_depth_histograms: activation must be one of {DEPTH_ACTIVATIONS}, got {activation!r}")
+    if isinstance(weight_scale, bool) or not isinstance(weight_scale, (int, float)) or not weight_scale > 0:
+        raise ValueError(f"compute_depth_histograms: weight_scale must be a positive number, got {weight_scale!r}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
+        raise ValueError(f"compute_depth_histograms: depth must be an int in [1, {MAX_DEPTH}], got {depth!r}")
+    for pname, value, low in (("width", width, 2), ("batch_size", batch_size, 2), ("bins", bins, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"compute_depth_histograms: {pname} must be an int >= {low}, got {value!r}")
+    f = get_activation(activation).f
+    x, raw = _raw_network(width, batch_size, seed)  # (B, width), (MAX_DEPTH, width, width)
+    # Batch statistics in both modes, nothing learned: the same normalisation as at the start of training.
+    bn = BatchNorm1d(width, affine=False, track_running_stats=False) if batch_norm else None
+    low, high = _RANGES[activation]
+    edges = torch.linspace(low, high, bins + 1)
+    hist = np.zeros((depth, bins))
+    std = np.zeros(depth)
+    saturated = np.zeros(depth)
+    beyond = np.zeros(depth)
+    h = x
+    with _one_thread():
+        for layer in range(depth):
+            z = h @ (raw[layer] * (weight_scale / width**0.5))  # (B, width)
+            if bn is not None:
+                z = bn(z)
+            h = f(z)  # (B, width)
+            values = h.flatten()
+            if activation == "relu":
+                values = values[values > 0]
+            if values.numel():
+                counts = torch.histc(values.clamp(low, high), bins=bins, min=low, max=high)  # (bins,)
+                hist[layer] = (counts / counts.max()).numpy()
+            std[layer] = h.std().item()
+            saturated[layer] = _saturation(activation, h)
+            beyond[layer] = ((h < low) | (h > high)).float().mean().item()
+    return {
+        "edges": edges.numpy(),
+        "centres": (0.5 * (edges[1:] + edges[:-1])).numpy(),
+        "range": (low, high),
+        "hist": hist,
+        "std": std,
+        "saturated": saturated,
+        "beyond": beyond,
+    }
+
+
+def make_depth_histograms(
+    activation: str = "tanh", weight_scale: float = 0.6, depth: int = 10, batch_norm: bool = False
+) -> Explorer:
+    """Explorer: per-layer activation histograms (left) and their spread through depth (right).
+
+    Controls: the activation, the weight scale, the number of layers, and a batch-norm checkbox.
+    The right panel always shows both networks (plain and with BN); the one shown on the left
+    is drawn bold.
+    """
+    fig, (ax_hist, ax_std) = new_figure(2, width=10.0, height=4.6)
+    fig.get_layout_engine().set(w_pad=0.1)
+    ax_std.set_yscale("log")
+    ax_std.set_ylim(*_STD_CLIP)
+    label(ax_std, "layer", "std of activations (log scale)", "Spread through depth")
+    ax_hist.grid(False)
+    colours = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, MAX_DEPTH))
+    fills = [ax_hist.fill_between([0, 1], [0, 0], [0, 0], color=colours[i], alpha=0.55, lw=0) for i in range(MAX_DEPTH)]
+    lines = [ax_hist.plot([], [], color=colours[i], lw=1.2)[0] for i in range(MAX_DEPTH)]
+    (plain_line,) = ax_std.plot([], [], "o-", color=PALETTE["vermillion"], label="plain", ms=4)
+    (bn_line,) = ax_std.plot([], [], "s-", color=PALETTE["blue"], label="with BN", ms=4)
+    ax_std.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax_std.legend(loc="upper left")
+    ax_std.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+    # Fixed ticks with plain-text labels: the log axis's default mathtext labels and minor ticks
+    # would cost a large share of each redraw.
+    powers = range(-6, 7, 2)
+    ax_std.set_yticks([10.0**p for p in powers], [f"10{str(p).translate(_SUPERSCRIPTS)}" for p in powers])
+    ax_std.yaxis.set_minor_locator(mpl.ticker.NullLocator())
+
+    def draw(activation: str, weight_scale: float, depth: int, batch_norm: bool) -> str:
+        plain = compute_depth_histograms(activation, weight_scale, depth, False)
+        with_bn = compute_depth_histograms(activation, weight_scale, depth, True)
+        shown = with_bn if batch_norm else plain
+        edges, low, high = shown["edges"], *shown["range"]
+        for i in range(MAX_DEPTH):
+            visible = i < depth
+            fills[i].set_visible(visible)
+            lines[i].set_visible(visible)
+            if not visible:
+                continue
+            base = depth - 1 - i  # layer 1 on top, deeper layers below
+            top = base + 0.9 * np.repeat(shown["hist"][i], 2)  # a step outline over the bins
+            xs = np.repeat(edges, 2)[1:-1]
+            lines[i].set_data(xs, top)
+            fills[i].set_verts([np.column_stack([np.r_[xs, xs[::-1]], np.r_[top, np.full_like(top, base)]])])
+        ax_hist.set_xlim(low, high)
+        ax_hist.set_ylim(-0.1, depth)
+        step = 1 if depth <= 12 else 2
+        shown_layers = range(0, depth, step)
+        ax_hist.set_yticks([depth - 0.65 - i for i in shown_layers], [str(i + 1) for i in shown_layers])
+        mode = "with BN" if batch_norm else "plain"
+        title = f"{mode}: weight std = {weight_scale:.2f} / √width"
+        label(ax_hist, f"activation value h = {activation}(z)", "layer", title)
+        layers = np.arange(1, depth + 1)
+        plain_line.set_data(layers, np.clip(plain["std"], *_STD_CLIP))
+        bn_line.set_data(layers, np.clip(with_bn["std"], *_STD_CLIP))
+        plain_line.set(lw=2.5 if not batch_norm else 1.0, alpha=1.0 if not batch_norm else 0.45)
+        bn_line.set(lw=2.5 if batch_norm else 1.0, alpha=1.0 if batch_norm else 0.45)
+        ax_std.set_xlim(0.5, depth + 0.5)
+        flat = {"tanh": "|h| > 0.97", "sigmoid": "h < 0.03 or h > 0.97", "relu": "h = 0"}.get(activation)
+        caption = (
+            f"<b>{mode}</b>, {activation}, {depth} layers: the last layer's activations have std {shown['std'][-1]:.3g}"
+        )
+        if flat:
+            caption += f", {100 * shown['saturated'][-1]:.0f}% of them flat ({flat}, where the gradient is (near) zero)"
+        caption += "."
+        if shown["beyond"][-1] >= 0.005:
+            caption += f" {100 * shown['beyond'][-1]:.0f}% of its values lie beyond the x-axis; they are counted in the end bin."
+        if batch_norm:
+            caption += " With BN the weight scale no longer changes the histograms: BN divides it out."
+        return caption
+
+    controls = {
+        "activation": widgets.Dropdown(options=list(DEPTH_ACTIVATIONS), value=activation, description="activation"),
+        "weight_scale": widgets.FloatSlider(
+            value=weight_scale, min=0.2, max=3.0, step=0.1, description="weight scale", readout_format=".1f"
+        ),
+        "depth": widgets.IntSlider(value=depth, min=2, max=MAX_DEPTH, step=1, description="layers"),
+        "batch_norm": widgets.Checkbox(value=batch_norm, description="batch norm"),
+    }
+    # Lay the figure out once, for the widest tick labels (20 layers), then keep that layout:
+    # re-running constrained layout on every update would double the redraw time.
+    draw(activation, weight_scale, MAX_DEPTH, batch_norm)
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+    return Explorer("depth-histograms", controls, fig, draw)

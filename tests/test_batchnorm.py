@@ -1,0 +1,324 @@
+"""BatchNorm1d from scratch against torch.nn.BatchNorm1d; the depth-histogram widget; the exercise checks.
+
+Tolerances: float64 values and gradients agree to 1e-10 (the two compute the same sums in a
+different order); float32 outputs to 1e-5.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.checks import CORRECT, INCORRECT, NOT_ATTEMPTED
+from course_utils.exercises.batch_normalization import (
+    check_batchnorm_by_hand,
+    check_batchnorm_forward,
+    check_running_update,
+)
+from course_utils.layers import BatchNorm1d
+from course_utils.widgets.batch_normalization import (
+    DEPTH_ACTIVATIONS,
+    compute_depth_histograms,
+    make_depth_histograms,
+)
+
+TOL64 = {"atol": 1e-10, "rtol": 1e-10}
+SHAPES = [(8, 5), (4, 5, 7)]  # (N, C) and (N, C, L)
+
+
+def _pair(c: int = 5, dtype=torch.float64, **kwargs) -> tuple[BatchNorm1d, nn.BatchNorm1d]:
+    """Ours and PyTorch's, with the same random (non-trivial) weight and bias."""
+    ours = BatchNorm1d(c, **kwargs).to(dtype)
+    theirs = nn.BatchNorm1d(c, **kwargs).to(dtype)
+    if ours.affine:
+        with torch.no_grad():
+            ours.weight.uniform_(0.5, 1.5)
+            ours.bias.normal_()
+    theirs.load_state_dict(ours.state_dict())
+    return ours, theirs
+
+
+def _batch(shape, seed: int, dtype=torch.float64) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=dtype) * 3 + 2
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_train_forward_and_gradients_match_pytorch(shape):
+    torch.manual_seed(0)
+    ours, theirs = _pair()
+    x1 = _batch(shape, 1).requires_grad_(True)
+    x2 = x1.detach().clone().requires_grad_(True)
+    y1, y2 = ours(x1), theirs(x2)
+    torch.testing.assert_close(y1, y2, **TOL64)
+    upstream = torch.randn(y1.shape, dtype=torch.float64)  # a non-trivial loss: sum(y * upstream)
+    (y1 * upstream).sum().backward()
+    (y2 * upstream).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, **TOL64)
+    torch.testing.assert_close(ours.weight.grad, theirs.weight.grad, **TOL64)
+    torch.testing.assert_close(ours.bias.grad, theirs.bias.grad, **TOL64)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("momentum", [0.1, 0.7, None])
+def test_running_stats_and_eval_match_pytorch(shape, momentum):
+    ours, theirs = _pair(momentum=momentum)
+    for step in range(4):
+        x = _batch(shape, 10 + step)
+        torch.testing.assert_close(ours(x), theirs(x), **TOL64)
+    torch.testing.assert_close(ours.running_mean, theirs.running_mean, **TOL64)
+    torch.testing.assert_close(ours.running_var, theirs.running_var, **TOL64)
+    assert ours.num_batches_tracked.item() == theirs.num_batches_tracked.item() == 4
+    ours.eval()
+    theirs.eval()
+    x = _batch((3, *shape[1:]), 99)
+    torch.testing.assert_close(ours(x), theirs(x), **TOL64)
+
+
+def test_momentum_none_is_the_plain_average_of_batch_statistics():
+    ours = BatchNorm1d(3, momentum=None).double()
+    batches = [_batch((6, 3), s) for s in range(3)]
+    for x in batches:
+        ours(x)
+    expected_mean = torch.stack([x.mean(0) for x in batches]).mean(0)
+    expected_var = torch.stack([x.var(0) for x in batches]).mean(0)  # unbiased, as PyTorch keeps it
+    torch.testing.assert_close(ours.running_mean, expected_mean, **TOL64)
+    torch.testing.assert_close(ours.running_var, expected_var, **TOL64)
+
+
+def test_eval_ignores_the_batch_and_does_not_update():
+    ours, _ = _pair()
+    for step in range(3):
+        ours(_batch((8, 5), step))
+    ours.eval()
+    before = (ours.running_mean.clone(), ours.running_var.clone(), ours.num_batches_tracked.item())
+    x = _batch((6, 5), 42)
+    alone = ours(x[:1])  # a batch of one is fine in eval mode
+    together = ours(x)[:1]
+    torch.testing.assert_close(alone, together, **TOL64)
+    assert torch.equal(ours.running_mean, before[0]) and torch.equal(ours.running_var, before[1])
+    assert ours.num_batches_tracked.item() == before[2]
+
+
+def test_float32_matches_and_train_output_is_normalised():
+    ours, theirs = _pair(dtype=torch.float32)
+    x = _batch((64, 5), 3, dtype=torch.float32)
+    torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=1e-5)
+    plain = BatchNorm1d(5)
+    y = plain(x)
+    torch.testing.assert_close(y.mean(0), torch.zeros(5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.var(0, unbiased=False), torch.ones(5), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("affine,track", [(False, True), (True, False), (False, False)])
+def test_options_affine_and_track_running_stats_match_pytorch(affine, track):
+    ours, theirs = _pair(affine=affine, track_running_stats=track)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert set(ours.state_dict()) == set(theirs.state_dict())
+    for step in range(2):
+        x = _batch((6, 5, 2), step)
+        torch.testing.assert_close(ours(x), theirs(x), **TOL64)
+    ours.eval()
+    theirs.eval()
+    x = _batch((4, 5, 2), 7)
+    torch.testing.assert_close(ours(x), theirs(x), **TOL64)
+
+
+def test_state_dict_loads_into_pytorch_and_back():
+    ours, _ = _pair()
+    ours(_batch((8, 5), 0))
+    theirs = nn.BatchNorm1d(5).double()
+    theirs.load_state_dict(ours.state_dict())
+    again = BatchNorm1d(5).double()
+    again.load_state_dict(theirs.state_dict())
+    ours.eval()
+    again.eval()
+    x = _batch((4, 5), 1)
+    torch.testing.assert_close(again(x), ours(x), **TOL64)
+
+
+def test_reset_running_stats():
+    ours, _ = _pair()
+    ours(_batch((8, 5), 0))
+    ours.reset_running_stats()
+    assert torch.equal(ours.running_mean, torch.zeros(5, dtype=torch.float64))
+    assert torch.equal(ours.running_var, torch.ones(5, dtype=torch.float64))
+    assert ours.num_batches_tracked.item() == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        ({"num_features": 0}, "num_features"),
+        ({"num_features": 2.5}, "num_features"),
+        ({"num_features": True}, "num_features"),
+        ({"num_features": 3, "eps": -1e-5}, "eps"),
+        ({"num_features": 3, "eps": float("nan")}, "eps"),
+        ({"num_features": 3, "momentum": 1.5}, "momentum"),
+        ({"num_features": 3, "momentum": -0.1}, "momentum"),
+        ({"num_features": 3, "momentum": "fast"}, "momentum"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        BatchNorm1d(**kwargs)
+
+
+def test_bad_inputs():
+    bn = BatchNorm1d(3)
+    with pytest.raises(ValueError, match=r"\(N, C\) or \(N, C, L\)"):
+        bn(torch.randn(4))
+    with pytest.raises(ValueError, match=r"\(N, C\) or \(N, C, L\)"):
+        bn(torch.randn(2, 3, 4, 5))
+    with pytest.raises(ValueError, match=r"num_features=3.*\(4, 5\)"):
+        bn(torch.randn(4, 5))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        bn(torch.randn(1, 3))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        bn(torch.randn(1, 3, 1))
+    with pytest.raises(TypeError, match="floating-point"):
+        bn(torch.ones(4, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        bn([[1.0, 2.0, 3.0]])
+    bn(torch.randn(1, 3, 2))  # one example but two positions: two values per channel, as in PyTorch
+    bn.eval()
+    bn(torch.randn(1, 3))  # a batch of one is fine with running statistics
+
+
+# --- widget -------------------------------------------------------------------------------
+
+
+def test_depth_histograms_without_bn_collapse_and_with_bn_stay_normalised():
+    plain = compute_depth_histograms("tanh", 0.5, 10, False)
+    with_bn = compute_depth_histograms("tanh", 0.5, 10, True)
+    assert plain["hist"].shape == (10, 40) and plain["std"].shape == (10,)
+    assert plain["std"][-1] < 0.01 * plain["std"][0]  # shrinks layer after layer
+    assert 0.5 < with_bn["std"].min() and with_bn["std"].max() < 0.8  # tanh of unit-variance inputs
+    exploding = compute_depth_histograms("relu", 2.5, 12, False)
+    assert exploding["std"][-1] > 100 * exploding["std"][0]
+    assert exploding["beyond"][-1] > 0.3
+    saturating = compute_depth_histograms("tanh", 3.0, 10, False)
+    assert saturating["saturated"][-1] > 0.3
+
+
+def test_depth_histograms_with_bn_do_not_depend_on_weight_scale():
+    a = compute_depth_histograms("relu", 0.3, 6, True)
+    b = compute_depth_histograms("relu", 2.5, 6, True)
+    assert abs(a["std"] - b["std"]).max() < 1e-3
+
+
+@pytest.mark.parametrize("activation", DEPTH_ACTIVATIONS)
+def test_depth_histograms_rows_are_scaled_to_one(activation):
+    out = compute_depth_histograms(activation, 1.0, 4, True)
+    assert out["hist"].max(axis=1).tolist() == pytest.approx([1.0] * 4)
+    assert len(out["edges"]) == 41 and len(out["centres"]) == 40
+
+
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        ({"activation": "softmax"}, "activation"),
+        ({"weight_scale": 0.0}, "weight_scale"),
+        ({"depth": 0}, "depth"),
+        ({"depth": 21}, "depth"),
+        ({"width": 1}, "width"),
+    ],
+)
+def test_depth_histograms_bad_input(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        compute_depth_histograms(**kwargs)
+
+
+def test_make_depth_histograms_every_control_changes_the_picture():
+    explorer = make_depth_histograms()
+    new_values = {"activation": "relu", "weight_scale": 1.5, "depth": 6, "batch_norm": True}
+    for key, value in new_values.items():
+        before = explorer.image.value
+        explorer.controls[key].value = value
+        assert explorer.image.value != before, f"changing {key} did not change the figure"
+    assert "with BN" in explorer.caption.value
+
+
+# --- exercise checks ----------------------------------------------------------------------
+
+
+def _forward_solution(x, gamma, beta, eps=1e-5):
+    mean = x.mean(dim=0)
+    var = x.var(dim=0, unbiased=False)
+    return gamma * (x - mean) / torch.sqrt(var + eps) + beta
+
+
+def _update_solution(running_mean, running_var, x, momentum):
+    return (
+        (1 - momentum) * running_mean + momentum * x.mean(dim=0),
+        (1 - momentum) * running_var + momentum * x.var(dim=0),
+    )
+
+
+def _not_attempted(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def test_check_batchnorm_forward():
+    assert check_batchnorm_forward(_forward_solution).status == CORRECT
+    assert check_batchnorm_forward(_not_attempted).status == NOT_ATTEMPTED
+
+    def unbiased(x, gamma, beta, eps=1e-5):
+        return gamma * (x - x.mean(0)) / torch.sqrt(x.var(0) + eps) + beta
+
+    result = check_batchnorm_forward(unbiased)
+    assert result.status == INCORRECT and "values differ" in str(result) and "Hint" in str(result)
+
+    def no_eps(x, gamma, beta, eps=1e-5):
+        return gamma * (x - x.mean(0)) / x.std(0, unbiased=False) + beta
+
+    assert check_batchnorm_forward(no_eps).status == INCORRECT  # the constant channel gives nan
+
+    def crashes(x, gamma, beta, eps=1e-5):
+        return x @ gamma.reshape(1, -1)
+
+    result = check_batchnorm_forward(crashes)
+    assert result.status == INCORRECT and "RuntimeError" in str(result)
+
+
+def test_check_running_update():
+    assert check_running_update(_update_solution).status == CORRECT
+    assert check_running_update(_not_attempted).status == NOT_ATTEMPTED
+
+    def biased(running_mean, running_var, x, momentum):
+        return (
+            (1 - momentum) * running_mean + momentum * x.mean(0),
+            (1 - momentum) * running_var + momentum * x.var(0, unbiased=False),
+        )
+
+    result = check_running_update(biased)
+    assert result.status == INCORRECT and "unbiased" in str(result)
+
+    def keras_momentum(running_mean, running_var, x, momentum):
+        return momentum * running_mean + (1 - momentum) * x.mean(0), momentum * running_var + (1 - momentum) * x.var(0)
+
+    result = check_running_update(keras_momentum)
+    assert result.status == INCORRECT and "momentum" in str(result)
+
+    result = check_running_update(lambda m, v, x, momentum: m.undefined_attribute)
+    assert result.status == INCORRECT and "AttributeError" in str(result)
+
+
+def test_check_batchnorm_by_hand():
+    mean = (2 + 4 + 6 + 12) / 4
+    var = sum((v - mean) ** 2 for v in (2, 4, 6, 12)) / 4
+    right = 0.5 * (12 - mean) / var**0.5 + 1.0
+    assert check_batchnorm_by_hand(right).status == CORRECT
+    assert check_batchnorm_by_hand(lambda: right).status == CORRECT
+    assert check_batchnorm_by_hand(torch.tensor(right)).status == CORRECT
+    assert check_batchnorm_by_hand(...).status == NOT_ATTEMPTED
+    assert check_batchnorm_by_hand(_not_attempted).status == NOT_ATTEMPTED
+    unbiased_var = var * 4 / 3
+    result = check_batchnorm_by_hand(0.5 * (12 - mean) / unbiased_var**0.5 + 1.0)
+    assert result.status == INCORRECT and "unbiased" in str(result)
+    result = check_batchnorm_by_hand((12 - mean) / var**0.5)
+    assert result.status == INCORRECT and "x_hat" in str(result)
+    result = check_batchnorm_by_hand(lambda: 1 / 0)
+    assert result.status == INCORRECT and "ZeroDivisionError" in str(result)
+    assert check_batchnorm_by_hand("1.8").status == INCORRECT
