@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -70,9 +72,13 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ValueError("get_device: prefer='cuda' but no CUDA GPU is visible to PyTorch; use prefer=None to fall back")
+        raise ValueError(
+            "get_device: prefer='cuda' but no CUDA GPU is visible to PyTorch; use prefer=None to fall back"
+        )
     if choice == "mps" and not _mps_available():
-        raise ValueError("get_device: prefer='mps' but Apple's MPS backend is not available; use prefer=None to fall back")
+        raise ValueError(
+            "get_device: prefer='mps' but Apple's MPS backend is not available; use prefer=None to fall back"
+        )
     return torch.device(prefer if prefer.startswith("cuda:") else choice)
 
 
@@ -153,7 +159,25 @@ def environment_checks(device: torch.device | None = None) -> list[tuple[str, bo
                 w.grad = None
         elapsed = time.perf_counter() - start
         ok = loss.item() < 0.05
-        rows.append(("training step", ok, f"50 steps on {device.type} in {elapsed * 1000:.0f} ms, final loss {loss.item():.4f}"))
+        rows.append(
+            ("training step", ok, f"50 steps on {device.type} in {elapsed * 1000:.0f} ms, final loss {loss.item():.4f}")
+        )
     except Exception as exc:  # reported, so a room check names the broken machine
         rows.append(("training step", False, f"{type(exc).__name__}: {exc}"))
     return rows
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run PyTorch on one CPU thread inside the block, then restore the thread count.
+
+    Also usable as a decorator. The course's models are tiny: a second thread gains nothing on a
+    few thousand numbers, and on a busy machine the threads waiting on each other made small
+    training loops 10 to 50 times slower in our measurements.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

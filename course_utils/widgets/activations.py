@@ -42,7 +42,7 @@ def make_activation_explorer(activation: str = "relu"):
 
     fig, (ax_f, ax_df) = new_figure(2, width=9.0, height=3.3)
     curves = {name: compute_activation_curves(name) for name in ACTIVATION_NAMES}
-    for name, c in curves.items():
+    for c in curves.values():
         ax_f.plot(c["x"], c["f"], color="0.85", lw=1, zorder=1)
         ax_df.plot(c["x"], c["df"], color="0.85", lw=1, zorder=1)
     (line_f,) = ax_f.plot([], [], color=PALETTE["blue"], lw=2.5, zorder=3)

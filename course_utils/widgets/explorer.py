@@ -70,6 +70,17 @@ class Explorer:
         self.ui.add_class("cu-explorer")
         self.ui.add_class(f"cu-explorer-{name}")
         self.refresh()
+        self._freeze_layout()
+
+    def _freeze_layout(self) -> None:
+        """Keep the axes where the first draw put them: re-running the layout engine on every update
+        would roughly double the redraw time, and the axes should not jump while a slider moves."""
+        if self.figure.get_layout_engine() is None:
+            return
+        try:
+            self.figure.set_layout_engine("none")
+        except RuntimeError:  # some engines cannot be switched off once colorbars exist: keep it
+            pass
 
     @property
     def values(self) -> dict:
