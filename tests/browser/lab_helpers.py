@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 RUN_TIMEOUT_S = 300
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the visible tab
 
 
 def open_notebook(page, base: str, token: str, name: str) -> None:
-    page.goto(f"{base}/lab/tree/notebooks/{name}?token={token}")
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=90_000)
+    page.goto(f"{base}/lab/tree/notebooks/{name}?reset&token={token}")  # reset: no tabs left from earlier tests
+    page.locator(f"{PANEL} .jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=90_000)
     # wait for the kernel to be ready before running anything
     page.wait_for_function(
         """() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus');
@@ -30,29 +31,28 @@ def _menu(page, top: str, command: str) -> None:
 
 def run_all(page) -> float:
     """Clear outputs, run every cell, wait until each code cell has a fresh execution count; return seconds."""
-    page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
     _menu(page, "Edit", "editmenu:clear-all")
-    page.wait_for_function("() => !document.querySelector('.jp-OutputArea-output')", timeout=30_000)
+    page.wait_for_function(f"() => !document.querySelector('{PANEL} .jp-OutputArea-output')", timeout=30_000)
     start = time.perf_counter()
     for _ in range(3):  # a menu click can be lost while the page is busy: check that running started
         _menu(page, "Run", "runmenu:run-all")
         try:
             page.wait_for_function(
-                """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                f"""() => [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]
                          .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""", timeout=15_000)
             break
         except Exception:
             continue
     page.wait_for_function(
-        """() => { const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
-                   return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)); }""",
+        f"""() => {{ const prompts = [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')];
+                   return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)); }}""",
         timeout=RUN_TIMEOUT_S * 1000, polling=500)
     return time.perf_counter() - start
 
 
 def error_outputs(page) -> list[str]:
     """Texts of outputs that show a Python traceback."""
-    texts = page.locator(".jp-OutputArea-output").all_inner_texts()
+    texts = page.locator(f"{PANEL} .jp-OutputArea-output").all_inner_texts()
     return [t[:1500] for t in texts if "Traceback (most recent call last)" in t or "Error displaying widget" in t]
 
 
@@ -101,7 +101,7 @@ def drive_explorers(page, timeout_ms: int = 10_000) -> list[dict]:
     Returns one record per control: explorer, control, kind and the latency until the new figure showed.
     """
     records = []
-    explorers = page.locator(".cu-explorer")
+    explorers = page.locator(f"{PANEL} .cu-explorer")
     for e in range(explorers.count()):
         explorer = explorers.nth(e)
         name = next(c[len("cu-explorer-"):] for c in (explorer.get_attribute("class") or "").split()

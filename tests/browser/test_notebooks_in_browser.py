@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from lab_helpers import drive_explorers, error_outputs, open_notebook, run_all, save_records
 
 ROOT = Path(__file__).resolve().parents[2]

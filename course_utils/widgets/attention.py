@@ -1,0 +1,305 @@
+"""Widgets for notebook 07, Attention Mechanism: attention weights over a sentence, and a model learning to reverse.
+
+`make_attention_explorer` shows the weights of four hand-made attention heads over the sentence
+"the cat sat on the mat because it was tired": pick a head, a query word, a temperature, and
+whether the mask is causal. `make_reversal_explorer` shows a one-layer model's attention while it
+learns to reverse digit sequences (see `course_utils.models.toy_attention`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.patches import Rectangle
+
+from course_utils.layers.attention import scaled_dot_product_attention
+from course_utils.models.toy_attention import ReversalResult, train_reversal_model
+from course_utils.plotting import PALETTE, SEQUENTIAL_CMAP, label, new_figure
+from course_utils.repro import single_thread
+from course_utils.widgets.explorer import Explorer
+
+SENTENCE = "the cat sat on the mat because it was tired".split()
+# Part of speech of each word above, and which words are animate (can be tired).
+WORD_TYPES = ["det", "noun", "verb", "prep", "det", "noun", "conj", "pron", "verb", "adj"]
+ANIMATE = {"cat"}
+_TYPE_NAMES = sorted(set(WORD_TYPES))
+
+# How strongly a matching query and key attract each other: a match adds this much to the
+# scaled score q.k / sqrt(d) at temperature 1 (3 gives about 70% of the weight to one match among ten words).
+MATCH_STRENGTH = 3.0
+
+HEADS = {
+    "it → who?": "the pronoun 'it' asks for an animate noun (only 'cat' is one; 'mat' is a noun, half a match); "
+    "every other word looks at itself",
+    "previous word": "each word asks for the position just before its own; every key advertises its position",
+    "same word type": "each word asks for its own part of speech (det, noun, verb, ...), and keys advertise theirs",
+    "all → nouns": "every word asks 'where are the nouns?': the same query everywhere, so whole columns light up",
+}
+
+
+def _features() -> dict[str, torch.Tensor]:
+    """Interpretable one-hot features of the sentence: position, word type, animacy; each (L, dim)."""
+    n = len(SENTENCE)
+    types = torch.zeros(n, len(_TYPE_NAMES))
+    types[torch.arange(n), torch.tensor([_TYPE_NAMES.index(t) for t in WORD_TYPES])] = 1.0
+    animate = torch.tensor([[1.0 if w in ANIMATE else 0.0] for w in SENTENCE])
+    return {"position": torch.eye(n), "type": types, "animate": animate}
+
+
+def sentence_queries_keys(head: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hand-made queries and keys of one head over `SENTENCE`.
+
+    A key advertises features of its word; a query says which features its word looks for. A
+    query and key that share a feature have dot product 1 per shared feature, scaled so that at
+    temperature 1 each shared feature adds `MATCH_STRENGTH` to the scaled score.
+
+    Args:
+        head: a name from `HEADS`.
+
+    Returns:
+        `(q, k)`, each of shape (L, d) with L = len(SENTENCE).
+    """
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
+    f = _features()
+    n = len(SENTENCE)
+    noun = f["type"][:, [_TYPE_NAMES.index("noun")]]  # (L, 1)
+    if head == "previous word":
+        k = f["position"]
+        q = torch.roll(f["position"], shifts=-1, dims=1)  # row i has its 1 in column i - 1 ...
+        q[0] = f["position"][0]  # ... and the first word, with nothing before it, looks at itself
+    elif head == "same word type":
+        q = k = f["type"]
+    elif head == "all → nouns":
+        k = noun
+        q = torch.ones(n, 1)
+    else:  # "it → who?": keys advertise (animate, noun, position); 'it' asks for (animate, noun)
+        k = torch.cat([f["animate"], noun, f["position"]], dim=1)  # (L, 2 + L)
+        is_pronoun = torch.tensor([[1.0 if t == "pron" else 0.0] for t in WORD_TYPES])
+        q = torch.cat([is_pronoun, is_pronoun, f["position"] * (1 - is_pronoun)], dim=1)
+    d = q.shape[1]
+    # q.k / sqrt(d) should be MATCH_STRENGTH per shared feature: split that factor between q and k.
+    gain = math.sqrt(MATCH_STRENGTH * math.sqrt(d))
+    return q * gain, k * gain
+
+
+def compute_attention_pattern(head: str = "it → who?", temperature: float = 1.0, causal: bool = False) -> dict:
+    """Attention weights of a hand-made head over `SENTENCE`, computed with `scaled_dot_product_attention`.
+
+    Args:
+        head: a name from `HEADS`.
+        temperature: T > 0; the scores are multiplied by 1 / (T sqrt(d)). T < 1 sharpens the
+            softmax towards the best match, T > 1 flattens it towards a uniform average.
+        causal: block each word from attending to the words after it.
+
+    Returns:
+        {"tokens": list of L words, "weights": (L, L) tensor (rows: queries, columns: keys, rows sum to 1),
+         "allowed": (L, L) bool tensor (False where the causal mask blocks),
+         "effective_keys": (L,) tensor, exp(entropy) of each row: 1 = all weight on one key, L = uniform}
+    """
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    q, k = sentence_queries_keys(head)
+    n, d = q.shape
+    with single_thread():
+        # v = identity: each output row is then the weight row itself; only the weights are drawn
+        _, weights = scaled_dot_product_attention(
+            q, k, torch.eye(n), causal=causal, scale=1.0 / (temperature * math.sqrt(d))
+        )  # (L, L)
+        allowed = torch.ones(n, n, dtype=torch.bool).tril() if causal else torch.ones(n, n, dtype=torch.bool)
+        entropy = -(weights * weights.clamp_min(1e-12).log()).sum(-1)  # (L,)
+    return {"tokens": list(SENTENCE), "weights": weights, "allowed": allowed, "effective_keys": entropy.exp()}
+
+
+def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explorer:
+    """Attention weights over a sentence: heatmap (queries x keys) and the chosen query's weights as bars.
+
+    Controls: the head, the query word, the temperature, and a causal mask. An update recomputes
+    the 10 x 10 weights with `scaled_dot_product_attention` and updates the artists in place.
+
+    Args:
+        head: the head shown first, a name from `HEADS`.
+        query: the index of the query word shown first (7 is "it").
+    """
+    if head not in HEADS:
+        raise ValueError(f"make_attention_explorer: head must be one of {list(HEADS)}, got {head!r}")
+    n = len(SENTENCE)
+    if isinstance(query, bool) or not isinstance(query, int) or not 0 <= query < n:
+        raise ValueError(f"make_attention_explorer: query must be a word index in [0, {n - 1}], got {query!r}")
+    labels = list(SENTENCE)
+    fig, (ax_map, ax_bar) = new_figure(2, width=10.0, height=4.4)
+    cmap = colormaps[SEQUENTIAL_CMAP].with_extremes(bad="#d9d9d9")  # blocked (masked) cells in light grey
+    image = ax_map.imshow(np.zeros((n, n)), cmap=cmap, vmin=0, vmax=1, aspect="equal")
+    ax_map.grid(False)
+    ax_map.set_xticks(range(n), labels, rotation=60, ha="right", rotation_mode="anchor")
+    ax_map.set_yticks(range(n), labels)
+    label(ax_map, "key (the word looked at)", "query (the word looking)")
+    fig.colorbar(image, ax=ax_map, label="attention weight", shrink=0.85, pad=0.02)
+    row_box = Rectangle((-0.5, query - 0.5), n, 1, fill=False, edgecolor=PALETTE["vermillion"], lw=2.5)
+    ax_map.add_patch(row_box)
+
+    bars = ax_bar.bar(range(n), np.zeros(n), color=PALETTE["blue"])
+    values = [ax_bar.text(i, 0, "", ha="center", va="bottom", fontsize=9) for i in range(n)]
+    ax_bar.set_xticks(range(n), labels, rotation=60, ha="right", rotation_mode="anchor")
+    ax_bar.set_ylim(0, 1.12)
+    ax_bar.set_xlim(-0.6, n - 0.4)
+    uniform = ax_bar.axhline(1 / n, color="0.5", ls="--", lw=1)
+    ax_bar.legend([uniform], ["uniform (1 / number of keys)"], loc="upper left", frameon=False, fontsize=9)
+    label(ax_bar, "key", "attention weight")
+
+    def draw(head, query, temperature, causal):
+        pattern = compute_attention_pattern(head, temperature, causal)
+        weights, allowed = pattern["weights"].numpy(), pattern["allowed"].numpy()
+        image.set_data(np.ma.masked_array(weights, mask=~allowed))
+        row_box.set_y(query - 0.5)
+        row = weights[query]
+        best = int(row.argmax())
+        visible = int(allowed[query].sum())
+        for i, (bar, text) in enumerate(zip(bars, values)):
+            bar.set_height(row[i])
+            bar.set_color(PALETTE["orange"] if i == best else (PALETTE["blue"] if allowed[query, i] else "0.8"))
+            text.set_position((i, row[i] + 0.01))
+            # label the weights that matter; a row of "0.00"s would only hide the pattern
+            text.set_text("×" if not allowed[query, i] else f"{row[i]:.2f}" if row[i] >= 0.005 else "")
+        uniform.set_ydata([1 / visible, 1 / visible])
+        ax_map.set_title(f"head '{head}', T = {temperature:.1f}" + (", causal" if causal else ""))
+        ax_bar.set_title(f"query '{SENTENCE[query]}' (word {query + 1}) attends to ...")
+        spread = pattern["effective_keys"][query].item()
+        return (
+            f"<b>{head}</b> (hand-made queries and keys, not trained): {HEADS[head]}.<br>"
+            f"'{SENTENCE[query]}' puts {row[best]:.0%} of its attention on '{SENTENCE[best]}' "
+            f"(word {best + 1}) and spreads it over about {spread:.1f} of the {visible} words it may see "
+            f"(exp of the entropy). Scores are multiplied by 1 / (T √d): "
+            f"low T sharpens the softmax towards one word, high T flattens it towards the dashed uniform line."
+            + (" Causal: grey cells are future words, blocked (score −∞, weight 0)." if causal else "")
+        )
+
+    controls = {
+        "head": widgets.ToggleButtons(
+            options=list(HEADS), value=head, description="head", style={"button_width": "110px"}
+        ),
+        "query": widgets.Dropdown(
+            options=[(f"{i + 1}: {w}", i) for i, w in enumerate(SENTENCE)], value=query, description="query word"
+        ),
+        "temperature": widgets.FloatSlider(
+            value=1.0,
+            min=0.1,
+            max=5.0,
+            step=0.1,
+            description="temperature",
+            continuous_update=True,
+            readout_format=".1f",
+        ),
+        "causal": widgets.Checkbox(value=False, description="causal mask"),
+    }
+    explorer = Explorer("attention-weights", controls, fig, draw)
+    # keep the layout of the first draw: re-solving it on every update costs about a third of the time
+    fig.set_layout_engine("none")
+    return explorer
+
+
+def compute_reversal_snapshot(result: ReversalResult, step_index: int, example: int, head: int = 0) -> dict:
+    """What the reversal model did on one test sequence at one training snapshot.
+
+    Args:
+        result: from `train_reversal_model`.
+        step_index: index into `result.snapshot_steps`.
+        example: index of the test sequence, in [0, number of kept examples).
+        head: which attention head.
+
+    Returns:
+        {"step": int, "tokens": (T,) input digits, "target": (T,) reversed digits, "prediction": (T,) predicted digits,
+         "weights": (T, T) attention (rows: output positions, columns: input positions),
+         "accuracy": test accuracy per digit at that step,
+         "antidiagonal": mean weight on the reversal position T-1-i over the kept examples}
+    """
+    n_steps, (n_show, n_heads) = len(result.snapshot_steps), result.snapshot_weights[0].shape[:2]
+    for pname, value, bound in (
+        ("step_index", step_index, n_steps),
+        ("example", example, n_show),
+        ("head", head, n_heads),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
+            raise ValueError(f"compute_reversal_snapshot: {pname} must be an int in [0, {bound - 1}], got {value!r}")
+    all_weights = result.snapshot_weights[step_index][:, head]  # (n_show, T, T)
+    return {
+        "step": result.snapshot_steps[step_index],
+        "tokens": result.test_x[example],
+        "target": result.test_y[example],
+        "prediction": result.snapshot_predictions[step_index][example],
+        "weights": all_weights[example],
+        "accuracy": result.snapshot_accuracy[step_index],
+        "antidiagonal": all_weights.flip(-1).diagonal(dim1=-2, dim2=-1).mean().item(),
+    }
+
+
+def make_reversal_explorer(result: ReversalResult | None = None) -> Explorer:
+    """Slide through training of the reversal model: its attention on a test sequence, and test accuracy.
+
+    Args:
+        result: a trained `ReversalResult`; default trains one with `train_reversal_model()` (a few seconds).
+    """
+    result = train_reversal_model() if result is None else result
+    if not isinstance(result, ReversalResult):
+        raise ValueError(f"make_reversal_explorer: result must be a ReversalResult, got {type(result).__name__}")
+    seq_len = result.config.seq_len
+    fig, (ax_map, ax_acc) = new_figure(2, width=9.6, height=4.0)
+    image = ax_map.imshow(np.zeros((seq_len, seq_len)), cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1, aspect="equal")
+    ax_map.grid(False)
+    fig.colorbar(image, ax=ax_map, label="attention weight", shrink=0.85, pad=0.02)
+    for i in range(seq_len):  # outline where a perfect reverser looks: output i <- input T-1-i
+        ax_map.add_patch(
+            Rectangle((seq_len - 1 - i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.2, ls=(0, (2, 2)))
+        )
+    label(ax_map, "input position: digit", "output position: target digit")
+    ax_acc.plot(result.snapshot_steps, result.snapshot_accuracy, color=PALETTE["blue"], marker="o", ms=3)
+    ax_acc.axhline(1 / result.config.vocab_size, color="0.5", ls="--", lw=1, label="chance (1 / 10)")
+    marker = ax_acc.axvline(0, color=PALETTE["vermillion"], lw=2, label="shown step")
+    ax_acc.set_ylim(0, 1.05)
+    ax_acc.legend(loc="lower right", frameon=False)
+    label(ax_acc, "training step", "test accuracy per digit", "learning to reverse")
+    n_show = result.snapshot_weights[0].shape[0]
+
+    def draw(step, example):
+        snap = compute_reversal_snapshot(result, result.snapshot_steps.index(step), example)
+        weights = snap["weights"].numpy()
+        image.set_data(weights)
+        ax_map.set_xticks(
+            range(seq_len),
+            [f"{j}: {d}" for j, d in enumerate(snap["tokens"].tolist())],
+            rotation=60,
+            ha="right",
+            rotation_mode="anchor",
+        )
+        ax_map.set_yticks(range(seq_len), [f"{i}: {d}" for i, d in enumerate(snap["target"].tolist())])
+        hits = int((snap["prediction"] == snap["target"]).sum())
+        predicted = " ".join(map(str, snap["prediction"].tolist()))
+        ax_map.set_title(f"step {snap['step']}: predicts {predicted} ({hits}/{seq_len} right)")
+        marker.set_xdata([step, step])
+        return (
+            f"Step {snap['step']}: test accuracy {snap['accuracy']:.0%}. Output position i should copy input "
+            f"position {seq_len - 1} − i: the anti-diagonal (dashed squares). On average {snap['antidiagonal']:.0%} of each "
+            f"position's attention is there (over the {n_show} shown test sequences; 1/{seq_len} "
+            f"= {1 / seq_len:.0%} would be uniform)."
+        )
+
+    controls = {
+        "step": widgets.SelectionSlider(
+            options=result.snapshot_steps,
+            value=result.snapshot_steps[-1],
+            description="training step",
+            continuous_update=True,
+        ),
+        "example": widgets.Dropdown(
+            options=[(" ".join(map(str, result.test_x[i].tolist())), i) for i in range(n_show)],
+            value=0,
+            description="test input",
+        ),
+    }
+    explorer = Explorer("reversal-attention", controls, fig, draw)
+    fig.set_layout_engine("none")  # keep the layout of the first draw (the labels keep their size)
+    return explorer
