@@ -2,7 +2,9 @@
 #   make lab    create .venv if missing, install the course, open JupyterLab at notebook 00
 #   make test   create .venv if missing, install the test extra, run the whole test suite
 # Also: make execute (re-run every notebook in place), make bench (budgets), make docs (README
-# syllabus), make checkpoints (the pre-trained model in data/), make lint.
+# syllabus and WORKSHOP.md), make checkpoints (the pre-trained model in data/), make lint.
+# Workshops (docs/instructors.md): make student (copies without solutions in build/student/),
+# make instructor (adds jupyterlab-rise for slides), make normalize (Colab cell and slide metadata).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +13,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 INSTALL := $(PIP) install -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: lab test execute bench docs checkpoints student lint format constraints clean
+.PHONY: lab test execute bench docs checkpoints student instructor normalize lint format constraints clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed")'
@@ -42,6 +44,15 @@ docs: $(VENV)/.installed-base
 
 checkpoints: $(VENV)/.installed-base
 	$(PY) tools/make_checkpoints.py
+
+student: $(VENV)/.installed-base
+	$(PY) tools/student_copies.py
+
+instructor: $(VENV)/.installed-base
+	$(INSTALL) -e ".[instructor]"
+
+normalize: $(VENV)/.installed-base
+	$(PY) tools/normalize_notebooks.py
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check course_utils tests tools notebooks

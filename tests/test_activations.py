@@ -4,7 +4,11 @@ import torch
 from course_utils.activations import ACTIVATION_NAMES, get_activation
 from course_utils.exercises.activations import check_elu, check_softplus, check_softplus_derivative
 from course_utils.models import make_mlp
-from course_utils.widgets.activations import compute_activation_curves, compute_decision_boundary, compute_gradient_norms
+from course_utils.widgets.activations import (
+    compute_activation_curves,
+    compute_decision_boundary,
+    compute_gradient_norms,
+)
 
 
 @pytest.mark.parametrize("name", ACTIVATION_NAMES)

@@ -3,7 +3,8 @@
     python tools/generate_docs.py          # rewrite them in place
     python tools/generate_docs.py --check  # exit 1 if any is stale (the tests do the same)
 
-Today: the README's syllabus table, between `<!-- syllabus:start -->` and `<!-- syllabus:end -->`.
+Today: the README's syllabus table, between `<!-- syllabus:start -->` and `<!-- syllabus:end -->`,
+and WORKSHOP.md, the workshop agenda (course_utils.syllabus.workshop_markdown).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_utils.syllabus import load_syllabus, syllabus_markdown  # noqa: E402
+from course_utils.syllabus import load_syllabus, syllabus_markdown, workshop_markdown  # noqa: E402
 
 START, END = "<!-- syllabus:start -->", "<!-- syllabus:end -->"
 
@@ -32,7 +33,8 @@ def render_readme(text: str) -> str:
 def generated_files() -> dict[Path, str]:
     """Each generated file and the content it should have now."""
     readme = ROOT / "README.md"
-    return {readme: render_readme(readme.read_text(encoding="utf-8"))}
+    return {readme: render_readme(readme.read_text(encoding="utf-8")),
+            ROOT / "WORKSHOP.md": workshop_markdown(load_syllabus())}
 
 
 def main(argv: list[str] | None = None) -> int:
