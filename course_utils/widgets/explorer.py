@@ -75,10 +75,12 @@ class Explorer:
     def _freeze_layout(self) -> None:
         """Keep the axes where the first draw put them: re-running the layout engine on every update
         would roughly double the redraw time, and the axes should not jump while a slider moves."""
-        if self.figure.get_layout_engine() is None:
+        engine = self.figure.get_layout_engine()
+        if engine is None:
             return
         try:
-            self.figure.set_layout_engine("none")
+            # None, not "none": "none" installs a placeholder engine, and any engine makes savefig draw twice
+            self.figure.set_layout_engine(None)
         except RuntimeError:  # some engines cannot be switched off once colorbars exist: keep it
             pass
 
