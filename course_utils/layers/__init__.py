@@ -5,6 +5,7 @@ from course_utils.layers.adapters import (
     LoRALinear,
     add_adapters,
     add_lora,
+    base_weight_changes,
     count_parameters,
     freeze,
     trainable_parameter_names,

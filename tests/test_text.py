@@ -1,0 +1,300 @@
+"""Tests for course_utils.text: corpus, labelled task, tokenizers and Datasets."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from course_utils.text import (
+    NEGATIVE_WORDS,
+    POSITIVE_WORDS,
+    SEEN_NEGATIVE,
+    SEEN_POSITIVE,
+    SPECIAL_TOKENS,
+    UNSEEN_NEGATIVE,
+    UNSEEN_POSITIVE,
+    CausalLMDataset,
+    CharTokenizer,
+    ClassificationDataset,
+    MaskedLMDataset,
+    WordTokenizer,
+    load_text_file,
+    make_corpus,
+    make_sentiment_task,
+    tokenizer_from_dict,
+)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> str:
+    return make_corpus(200_000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_sentiment_task(n_train=64, n_test=200, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tok() -> WordTokenizer:
+    return WordTokenizer.from_world()
+
+
+def _words(text: str) -> set[str]:
+    return set(WordTokenizer.split(text))
+
+
+# --- corpus ---------------------------------------------------------------------------------
+
+
+def test_corpus_is_deterministic_and_seed_dependent():
+    assert make_corpus(20_000, seed=3) == make_corpus(20_000, seed=3)
+    assert make_corpus(20_000, seed=3) != make_corpus(20_000, seed=4)
+
+
+def test_corpus_size_is_configurable_and_default_is_a_million_chars():
+    small = make_corpus(5_000, seed=0)
+    assert 5_000 <= len(small) < 5_000 + 1_000  # stops after the story that crosses the size
+    assert len(make_corpus(seed=0)) >= 1_000_000
+    assert small.endswith("\n") and all(line.endswith(".") for line in small.splitlines())
+
+
+def test_corpus_uses_every_sentiment_word_with_label_consistent_context(corpus):
+    good_reactions = ("smiled", "laughed", "sang", "danced", "hugged", "clapped", "stay all day", "told everyone")
+    bad_reactions = (
+        "cried",
+        "frowned",
+        "sighed",
+        "went home early",
+        "kicked",
+        "shouted",
+        "did not want",
+        "stayed in bed",
+    )
+    for words, same, other in (
+        (POSITIVE_WORDS, good_reactions, bad_reactions),
+        (NEGATIVE_WORDS, bad_reactions, good_reactions),
+    ):
+        for w in words:
+            stories = [s for s in corpus.splitlines() if re.search(rf"\b{w}\b", s)]
+            assert len(stories) >= 20, f"{w!r} is too rare in the corpus"
+            consistent = sum(any(r in s for r in same) for s in stories)
+            contradicting = sum(any(r in s for r in other) for s in stories)
+            assert consistent == len(stories) and contradicting == 0, w
+
+
+def test_corpus_has_no_unknown_words(corpus, tok):
+    assert tok.unk_id not in tok.encode(corpus)
+
+
+def test_corpus_bad_input():
+    with pytest.raises(ValueError, match="n_chars"):
+        make_corpus(0)
+    with pytest.raises(ValueError, match="n_chars"):
+        make_corpus(10.5)
+
+
+# --- task -----------------------------------------------------------------------------------
+
+
+def test_word_split_partitions_the_sentiment_words():
+    assert set(SEEN_POSITIVE) | set(UNSEEN_POSITIVE) == set(POSITIVE_WORDS)
+    assert set(SEEN_NEGATIVE) | set(UNSEEN_NEGATIVE) == set(NEGATIVE_WORDS)
+    assert not set(SEEN_POSITIVE) & set(UNSEEN_POSITIVE)
+    assert not set(SEEN_NEGATIVE) & set(UNSEEN_NEGATIVE)
+    assert not set(POSITIVE_WORDS) & set(NEGATIVE_WORDS)
+
+
+def test_unseen_words_never_in_labelled_training_examples_but_in_the_corpus(task, corpus):
+    unseen = set(task.unseen_words["positive"]) | set(task.unseen_words["negative"])
+    train_vocab = set().union(*(_words(t) for t in task.train_texts))
+    assert not unseen & train_vocab
+    assert unseen <= _words(corpus)
+
+
+def test_each_example_carries_exactly_one_sentiment_word_matching_its_label(task):
+    sets = [
+        (task.train_texts, task.train_labels, task.seen_words),
+        (task.test_texts, task.test_labels, task.unseen_words),
+        (task.test_seen_texts, task.test_seen_labels, task.seen_words),
+    ]
+    all_sentiment = set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
+    for texts, labels, allowed in sets:
+        for text, y in zip(texts, labels, strict=True):
+            found = _words(text) & all_sentiment
+            assert len(found) == 1, text
+            assert found <= set(allowed["positive" if y == 1 else "negative"]), text
+
+
+def test_everything_but_the_sentiment_word_is_independent_of_the_label():
+    # with the sentiment words removed, both labels use the same words (no other clue to the label)
+    big = make_sentiment_task(n_train=2, n_test=2_000, seed=0)
+    sentiment = set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
+    by_label = {0: set(), 1: set()}
+    for text, y in zip(big.test_texts, big.test_labels, strict=True):
+        by_label[y] |= _words(text) - sentiment
+    assert by_label[0] == by_label[1]
+
+
+def test_task_balanced_prefixes_and_determinism(task):
+    texts, labels = task.train_subset(32)
+    assert len(texts) == 32 and sum(labels) == 16
+    assert sum(task.test_labels) == len(task.test_labels) // 2
+    again = make_sentiment_task(n_train=64, n_test=200, seed=0)
+    assert again.train_texts == task.train_texts and again.test_texts == task.test_texts
+    assert make_sentiment_task(n_train=64, n_test=200, seed=1).train_texts != task.train_texts
+
+
+def test_task_bad_input(task):
+    with pytest.raises(ValueError, match="n_train"):
+        make_sentiment_task(n_train=1)
+    with pytest.raises(ValueError, match="n_test"):
+        make_sentiment_task(n_test=-5)
+    with pytest.raises(ValueError, match="n_labels"):
+        task.train_subset(0)
+    with pytest.raises(ValueError, match="n_labels"):
+        task.train_subset(10_000)
+
+
+# --- tokenizers -----------------------------------------------------------------------------
+
+
+def test_word_tokenizer_round_trip_and_specials(corpus, tok):
+    assert tok.vocab[: len(SPECIAL_TOKENS)] == list(SPECIAL_TOKENS)
+    assert (tok.pad_id, tok.unk_id, tok.mask_id) == (0, 1, 2)
+    sample = corpus[: corpus.index("\n", 5_000) + 1]  # whole stories
+    ids = tok.encode(sample)
+    assert tok.decode(ids) == sample
+    assert ids.count(tok.eos_id) == sample.count("\n")
+    assert tok.decode(torch.tensor(ids)) == sample
+
+
+def test_word_tokenizer_unknown_words_and_case(tok):
+    ids = tok.encode("Tom saw a Dragon.")
+    assert ids[0] == tok.token_to_id["tom"] and ids[3] == tok.unk_id
+    assert tok.decode([tok.pad_id, tok.token_to_id["tom"]], skip_special=True) == "tom"
+
+
+def test_word_tokenizer_from_text_and_dict_round_trip():
+    t = WordTokenizer.from_text("the cat sat. the dog sat.\n")
+    assert t.vocab[len(SPECIAL_TOKENS) :] == ["the", "cat", "sat", ".", "dog"]
+    again = tokenizer_from_dict(t.to_dict())
+    assert isinstance(again, WordTokenizer) and again.vocab == t.vocab
+
+
+def test_word_tokenizer_bad_input(tok):
+    with pytest.raises(TypeError, match="text"):
+        tok.encode(123)
+    with pytest.raises(ValueError, match="ids"):
+        tok.decode([tok.vocab_size])
+    with pytest.raises(TypeError, match="words"):
+        WordTokenizer("abc")
+    with pytest.raises(ValueError, match="kind"):
+        tokenizer_from_dict({"kind": "bpe", "vocab": []})
+
+
+def test_char_tokenizer_round_trip(tmp_path):
+    text = "Hello, world! Ünïcode too.\nSecond line.\n" * 3
+    path = tmp_path / "mine.txt"
+    path.write_text(text, encoding="utf-8")
+    t = CharTokenizer.from_file(path, block_size=16)
+    assert t.decode(t.encode(text)) == text
+    assert t.vocab_size == len(SPECIAL_TOKENS) + len(set(text))
+    assert t.encode("~")[0] == t.unk_id
+    again = tokenizer_from_dict(t.to_dict())
+    assert isinstance(again, CharTokenizer) and again.encode(text) == t.encode(text)
+
+
+def test_char_tokenizer_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no file"):
+        CharTokenizer.from_file(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="directory"):
+        load_text_file(tmp_path)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        CharTokenizer.from_file(empty)
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match="binary"):
+        CharTokenizer.from_file(binary)
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("caf\xe9 ".encode("latin-1") * 50)
+    with pytest.raises(ValueError, match="UTF-8"):
+        CharTokenizer.from_file(latin)
+    short = tmp_path / "short.txt"
+    short.write_text("too short")
+    with pytest.raises(ValueError, match="block_size"):
+        CharTokenizer.from_file(short, block_size=64)
+    assert load_text_file(short, block_size=8) == "too short"
+    with pytest.raises(ValueError, match="block_size"):
+        load_text_file(short, block_size=0)
+
+
+# --- datasets -------------------------------------------------------------------------------
+
+
+def test_causal_dataset_target_is_input_shifted_by_one():
+    tokens = torch.arange(100)
+    ds = CausalLMDataset(tokens, block_size=8, stride=3)
+    assert len(ds) == (100 - 8 - 1) // 3 + 1
+    x, y = ds[2]
+    assert x.shape == y.shape == (8,)
+    assert torch.equal(x, torch.arange(6, 14)) and torch.equal(y, torch.arange(7, 15))
+    xb, yb = ds.get_batch(torch.tensor([0, 2, len(ds) - 1]))
+    assert xb.shape == yb.shape == (3, 8)
+    assert torch.equal(xb[1], x) and torch.equal(yb[:, :-1], xb[:, 1:])
+    x_last, y_last = ds[len(ds) - 1]
+    assert y_last[-1] <= 99
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+
+
+def test_masked_dataset_masks_about_15_percent_with_80_10_10(tok):
+    tokens = torch.randint(tok.n_special, tok.vocab_size, (20_000,), generator=torch.Generator().manual_seed(0))
+    ds = MaskedLMDataset(tokens, block_size=64, tokenizer=tok, seed=0)
+    x, y = ds.get_batch(torch.arange(0, 12_000, 40))  # (300, 64)
+    original = torch.stack([tokens[i : i + 64] for i in range(0, 12_000, 40)])
+    chosen = y != -100
+    assert abs(chosen.float().mean().item() - 0.15) < 0.01
+    assert torch.equal(y[chosen], original[chosen])
+    assert torch.equal(x[~chosen], original[~chosen])  # unchosen positions are untouched
+    masked = (x == tok.mask_id) & chosen
+    kept = (x == original) & chosen
+    swapped = chosen & ~masked & ~kept
+    n = chosen.sum().item()
+    assert abs(masked.sum().item() / n - 0.8) < 0.03
+    assert abs(kept.sum().item() / n - 0.1) < 0.03  # (a random swap may hit the same token: rare)
+    assert abs(swapped.sum().item() / n - 0.1) < 0.03
+    assert (x[swapped] >= tok.n_special).all()  # random replacements are never special tokens
+    x2, y2 = ds[40]
+    assert torch.equal(x2, x[1]) and torch.equal(y2, y[1])  # deterministic per window
+
+
+def test_classification_dataset_pads_right(tok, task):
+    ds = ClassificationDataset(task.train_texts[:4], task.train_labels[:4], tok)
+    ids, label = ds[0]
+    n0 = len(tok.encode(task.train_texts[0]))
+    assert ds.ids.shape[0] == 4 and ids.shape == (ds.ids.shape[1],)
+    assert (ids[:n0] != tok.pad_id).all() and (ids[n0:] == tok.pad_id).all()
+    assert label.item() == task.train_labels[0]
+    assert ClassificationDataset(task.train_texts[:4], task.train_labels[:4], tok, max_length=40).ids.shape == (4, 40)
+
+
+def test_datasets_bad_input(tok):
+    with pytest.raises(ValueError, match="block_size"):
+        CausalLMDataset(torch.arange(5), block_size=8)
+    with pytest.raises(ValueError, match="1-D"):
+        CausalLMDataset(torch.zeros(4, 20, dtype=torch.long), block_size=8)
+    with pytest.raises(ValueError, match="stride"):
+        CausalLMDataset(torch.arange(50), block_size=8, stride=0)
+    with pytest.raises(ValueError, match="mask_prob"):
+        MaskedLMDataset(torch.arange(50), 8, tok, mask_prob=1.5)
+    with pytest.raises(ValueError, match="same length"):
+        ClassificationDataset(["a", "b"], [1], tok)
+    with pytest.raises(ValueError, match="max_length"):
+        ClassificationDataset(["tom went to the park."], [1], tok, max_length=3)
+    with pytest.raises(TypeError, match="texts"):
+        ClassificationDataset("tom", [1], tok)
