@@ -66,7 +66,7 @@ def test_generated_docs_are_current():
 
 def test_makefile_and_ci_entry_point():
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("lab", "test", "execute", "bench", "docs", "checkpoints"):
+    for target in ("lab", "test", "execute", "bench", "docs", "checkpoints", "student", "normalize"):
         assert re.search(rf"^{target}:", makefile, re.M), f"Makefile has no `{target}` target"
     assert "constraints.txt" in makefile
     assert "make test" in (ROOT / ".ci" / "run").read_text()
