@@ -10,6 +10,7 @@ from course_utils.activations import ACTIVATION_NAMES, get_activation
 from course_utils.data import TOY_DATASETS, make_toy_2d
 from course_utils.models.mlp import make_mlp
 from course_utils.plotting import CLASS_CMAP, CLASS_PROB_CMAP, COLORS, PALETTE, label, new_figure
+from course_utils.repro import single_thread
 
 _LABELS = {"relu": "ReLU", "leaky_relu": "Leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
            "gelu": "GELU", "silu": "SiLU", "identity": "identity"}
@@ -66,6 +67,7 @@ def make_activation_explorer(activation: str = "relu"):
 
 
 # ---------------------------------------------------------------- decision boundaries
+@single_thread()  # a tiny network: one thread is fastest
 def compute_decision_boundary(activation: str = "relu", dataset: str = "moons", *, hidden: tuple[int, ...] = (16, 16),
                               steps: int = 300, lr: float = 0.03, n_samples: int = 300, seed: int = 0,
                               grid_size: int = 60) -> dict:
@@ -141,6 +143,7 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
 
 
 # ---------------------------------------------------------------- gradients through depth
+@single_thread()
 def compute_gradient_norms(activation: str = "sigmoid", depth: int = 20, *, width: int = 32, n_samples: int = 256,
                            seed: int = 0) -> torch.Tensor:
     """Gradient norm of each hidden layer's weights in a freshly initialised deep MLP, after one backward pass.

