@@ -32,7 +32,11 @@ def _menu(page, top: str, command: str) -> None:
 def run_all(page) -> float:
     """Clear outputs, run every cell, wait until each code cell has a fresh execution count; return seconds."""
     _menu(page, "Edit", "editmenu:clear-all")
-    page.wait_for_function(f"() => !document.querySelector('{PANEL} .jp-OutputArea-output')", timeout=30_000)
+    # every prompt must read "[ ]:" before running, so a stale "[12]:" cannot pass for a fresh one
+    page.wait_for_function(
+        f"""() => !document.querySelector('{PANEL} .jp-OutputArea-output') &&
+                  [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]
+                      .every(p => !/\\d/.test(p.textContent))""", timeout=30_000)
     start = time.perf_counter()
     for _ in range(3):  # a menu click can be lost while the page is busy: check that running started
         _menu(page, "Run", "runmenu:run-all")

@@ -26,5 +26,4 @@ def test_notebook_runs_and_every_widget_responds(page, lab_server, name):
     assert not errors, f"{name} shows an error in the browser:\n{errors[0]}"
     records = drive_explorers(page)
     save_records(RESULTS, name, records, run_s)
-    if name.startswith(("00_", "01_")):
-        assert records, f"{name} should have at least one widget"
+    assert records, f"{name} should show at least one widget (every notebook starts with one)"
