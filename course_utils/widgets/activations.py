@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import torch
+from matplotlib.ticker import LogLocator, NullLocator
 from torch import nn
 
 from course_utils.activations import ACTIVATION_NAMES, get_activation
@@ -178,11 +179,17 @@ def make_gradient_depth_explorer():
     bars = ax.bar(range(1, max_depth + 1), [1e-16] * max_depth, color=COLORS[0])
     ax.set_yscale("log")
     ax.set_ylim(1e-16, 10)
+    # a tick every other decade and no minor ticks: 17 decades of minor ticks cost more to draw than the bars
+    ax.yaxis.set_major_locator(LogLocator(base=100))
+    ax.yaxis.set_minor_locator(NullLocator())
+    norms_cache: dict[tuple[str, int], torch.Tensor] = {}
     ax.set_xlim(0.3, max_depth + 0.7)
     label(ax, "hidden layer (1 = nearest the input)", "gradient norm of its weights")
 
     def draw(activation, depth):
-        norms = compute_gradient_norms(activation, depth)
+        if (activation, depth) not in norms_cache:
+            norms_cache[activation, depth] = compute_gradient_norms(activation, depth)
+        norms = norms_cache[activation, depth]
         for i, bar in enumerate(bars):
             bar.set_height(norms[i].item() if i < depth else 1e-16)
         ratio = (norms[0] / norms[-1]).item()
