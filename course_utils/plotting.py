@@ -78,6 +78,17 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, he
     return fig, flat[0] if len(flat) == 1 else flat
 
 
+def plain_log_label(value: float, _position=None) -> str:
+    """A log-axis tick label in plain text ("0.5", "64", "1e-12").
+
+    Matplotlib's default log labels are typeset as maths (10 to the power k), which costs more to
+    draw than the rest of a small figure: widgets use these instead.
+    """
+    if value <= 0:
+        return ""
+    return f"{value:g}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
+
+
 def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None) -> Axes:
     """Label both axes (and the title): every course plot says what it shows."""
     ax.set_xlabel(xlabel)

@@ -74,3 +74,15 @@ def test_alternative_values():
     assert slider == [5, 10]
     toggle = alternative_values(widgets.ToggleButtons(options=[("A", "a"), ("B", "b")], value="a"))
     assert toggle == ["b"]
+
+
+def test_log_axes_get_plain_text_tick_labels():
+    from course_utils.plotting import plain_log_label
+
+    assert [plain_log_label(v) for v in (0.5, 64, 1e-12, 1e6, 0)] == ["0.5", "64", "1e-12", "1e6", ""]
+    fig, ax = new_figure()
+    ax.set_yscale("log")
+    ax.set_ylim(1e-8, 1)
+    explorer = Explorer("demo", {"n": widgets.IntSlider(value=1, min=0, max=3)}, fig, lambda n: ax.set_title(str(n)))
+    labels = [t.get_text() for t in explorer.figure.axes[0].get_yticklabels()]
+    assert "1e-8" in labels and not any("$" in t or "mathdefault" in t for t in labels)

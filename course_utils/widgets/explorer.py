@@ -69,6 +69,7 @@ class Explorer:
         self.ui = widgets.VBox([box([controls_box, self.image]), self.caption])
         self.ui.add_class("cu-explorer")
         self.ui.add_class(f"cu-explorer-{name}")
+        _plain_log_ticks(self.figure)
         self.refresh()
         self._freeze_layout()
 
@@ -131,6 +132,18 @@ class Explorer:
         from IPython.display import display
 
         display(self.ui)
+
+
+def _plain_log_ticks(figure: Figure) -> None:
+    """Swap maths-typeset log tick labels for plain text: on a log axis they were most of a redraw's time."""
+    from matplotlib.ticker import FuncFormatter, LogFormatterMathtext
+
+    from course_utils.plotting import plain_log_label
+
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if isinstance(axis.get_major_formatter(), LogFormatterMathtext):
+                axis.set_major_formatter(FuncFormatter(plain_log_label))
 
 
 def discover_builders() -> dict[str, Callable[[], Explorer]]:
