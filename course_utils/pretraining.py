@@ -401,8 +401,8 @@ def load_checkpoint(
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, random bytes, a pickle weights_only refuses: all unreadable
         raise ValueError(
-            f"load_checkpoint: {path.name} is not a readable checkpoint (corrupt or truncated?): "
-            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            f"load_checkpoint: {path.name} is not a readable checkpoint (corrupt, truncated, or not made by "
+            f"this course; it is only ever loaded with weights_only=True) [{type(err).__name__}]"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"load_checkpoint: {path.name} is not a {CHECKPOINT_FORMAT} checkpoint")
