@@ -311,6 +311,14 @@ class _SpecialIds:
     bos_id = 4
     eos_id = 5
     n_special = len(SPECIAL_TOKENS)
+    vocab: list[str]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
 
 
 class WordTokenizer(_SpecialIds):
@@ -354,13 +362,6 @@ class WordTokenizer(_SpecialIds):
     def split(text: str) -> list[str]:
         """Lower-case `text` and cut it into words, punctuation marks and newlines."""
         return _WORD_RE.findall(text.lower())
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def __len__(self) -> int:
-        return len(self.vocab)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text` (lower-cased; unknown words become <unk>, newlines <eos>)."""
@@ -417,13 +418,6 @@ class CharTokenizer(_SpecialIds):
     def from_file(cls, path: str | Path, block_size: int = 64) -> CharTokenizer:
         """A tokenizer for a UTF-8 text file, checked with `load_text_file` (see there for the errors)."""
         return cls.from_text(load_text_file(path, block_size))
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def __len__(self) -> int:
-        return len(self.vocab)
 
     def encode(self, text: str) -> list[int]:
         """One id per character; characters outside the vocabulary become <unk>."""
