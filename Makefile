@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 INSTALL := $(PIP) install -c constraints.txt
 PYTEST_ARGS ?=
+# Jupyter refuses to run as root (containers, some hubs) unless told; the token still protects it.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
 .PHONY: lab test execute bench docs checkpoints student instructor normalize lint format constraints clean
 
@@ -28,7 +30,7 @@ $(VENV)/.installed-test: $(PY) pyproject.toml constraints.txt
 	touch $(VENV)/.installed-base $@
 
 lab: $(VENV)/.installed-base
-	$(VENV)/bin/jupyter lab --ServerApp.ip=localhost notebooks/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab --ServerApp.ip=localhost $(ALLOW_ROOT) notebooks/00_start_here.ipynb
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
