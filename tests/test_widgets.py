@@ -1,8 +1,12 @@
 """Every widget of the course, driven without a kernel: each control must redraw the figure."""
 
+import io
+
 import ipywidgets as widgets
 import matplotlib
+import numpy as np
 import pytest
+from PIL import Image
 
 from course_utils.plotting import new_figure
 from course_utils.widgets import Explorer
@@ -29,6 +33,86 @@ def test_every_control_changes_the_figure(key):
         control.value = others[0]
         assert explorer.image.value != before, f"{key}: moving {name!r} to {others[0]!r} did not change the figure"
         assert "Cannot draw" not in explorer.caption.value, explorer.caption.value
+        # an update that reused the cached background must show exactly what a full redraw shows
+        quick = _pixels(explorer.image.value)
+        explorer.refresh(full=True)
+        assert np.array_equal(quick, _pixels(explorer.image.value)), (
+            f"{key}: after moving {name!r} the picture differs from a full redraw: `draw` changes an artist "
+            "that is not in the Explorer's dynamic list without marking the figure stale")
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _line_explorer(dynamic: bool):
+    fig, ax = new_figure()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 4)
+    (line,) = ax.plot([0.2, 0.8], [0.5, 1])
+    legend = ax.legend([line], ["slope 1"])
+
+    def draw(slope, title):
+        line.set_ydata([0.5, 0.5 + slope])
+        legend.get_texts()[0].set_text(f"slope {slope}")
+        if ax.get_title() != title:  # set_title marks the axes stale even when the text is the same
+            ax.set_title(title)
+
+    controls = {"slope": widgets.IntSlider(value=1, min=0, max=3), "title": widgets.Dropdown(options=["a", "b"])}
+    return Explorer("demo", controls, fig, draw, dynamic=[line, legend] if dynamic else ())
+
+
+def test_dynamic_artists_are_redrawn_over_a_cached_background():
+    quick, full = _line_explorer(dynamic=True), _line_explorer(dynamic=False)
+    assert quick.full_redraws == 1  # the first picture draws everything
+    for explorer in (quick, full):
+        explorer.controls["slope"].value = 3  # only dynamic artists change
+    assert quick.full_redraws == 1 and full.full_redraws == 2
+    assert np.array_equal(_pixels(quick.image.value), _pixels(full.image.value))
+    for explorer in (quick, full):
+        explorer.controls["title"].value = "b"  # a static artist changes: the background is redrawn
+    assert quick.full_redraws == 2
+    assert np.array_equal(_pixels(quick.image.value), _pixels(full.image.value))
+    quick.controls["slope"].value = 0
+    assert quick.full_redraws == 2
+
+
+def test_background_key_keeps_one_static_picture_per_key():
+    fig, ax = new_figure()
+    (line,) = ax.plot([0.2, 0.8], [0.5, 1])
+    limits = {"small": (0, 2), "large": (0, 20)}
+
+    def draw(scale, slope, note):
+        line.set_ydata([0.5, 0.5 + slope])
+        if ax.get_ylim() != limits[scale]:
+            ax.set_ylim(*limits[scale])  # static, and a function of the key alone
+        if ax.get_xlabel() != note:
+            ax.set_xlabel(note)  # static, but not a function of the key: must force a full redraw
+
+    controls = {"scale": widgets.Dropdown(options=["small", "large"]), "slope": widgets.IntSlider(value=1, max=3),
+                "note": widgets.Dropdown(options=["x", "y"])}
+    explorer = Explorer("demo", controls, fig, draw, dynamic=[line], background_key=lambda scale, **_: scale)
+    explorer.controls["scale"].value = "large"  # first visit: drawn
+    assert explorer.full_redraws == 2
+    explorer.controls["scale"].value = "small"  # back: the kept picture
+    explorer.controls["slope"].value = 3
+    assert explorer.full_redraws == 2
+    quick = _pixels(explorer.image.value)
+    explorer.refresh(full=True)
+    assert np.array_equal(quick, _pixels(explorer.image.value))
+    redraws = explorer.full_redraws
+    explorer.controls["note"].value = "y"  # same key, figure stale: only a full redraw is right
+    assert explorer.full_redraws == redraws + 1
+    assert ax.get_xlabel() == "y"
+    with pytest.raises(ValueError, match="background_key"):
+        Explorer("demo", controls, fig, draw, background_key="scale")
+
+
+def test_explorer_saved_figure_still_shows_dynamic_artists():
+    explorer = _line_explorer(dynamic=True)
+    buffer = io.BytesIO()
+    explorer.figure.savefig(buffer, format="png", dpi=explorer.dpi)  # saving draws animated artists too
+    assert np.array_equal(_pixels(buffer.getvalue()), _pixels(explorer.image.value))
 
 
 def test_explorer_set_redraws_once_and_rejects_unknown_controls():
@@ -65,6 +149,12 @@ def test_explorer_bad_arguments():
         Explorer("demo", {}, fig, lambda: None)
     with pytest.raises(ValueError, match="layout"):
         Explorer("demo", {"n": widgets.IntSlider()}, fig, lambda n: None, layout="diagonal")
+    with pytest.raises(ValueError, match="dpi"):
+        Explorer("demo", {"n": widgets.IntSlider()}, fig, lambda n: None, dpi=0)
+    other, other_ax = new_figure()
+    (foreign,) = other_ax.plot([0, 1])
+    with pytest.raises(ValueError, match="dynamic"):
+        Explorer("demo", {"n": widgets.IntSlider()}, fig, lambda n: None, dynamic=[foreign])
 
 
 def test_alternative_values():
