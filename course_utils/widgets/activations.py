@@ -13,13 +13,24 @@ from course_utils.models.mlp import make_mlp
 from course_utils.plotting import CLASS_CMAP, CLASS_PROB_CMAP, COLORS, PALETTE, label, new_figure
 from course_utils.repro import single_thread
 
-_LABELS = {"relu": "ReLU", "leaky_relu": "Leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
-           "gelu": "GELU", "silu": "SiLU", "identity": "identity"}
+_LABELS = {
+    "relu": "ReLU",
+    "leaky_relu": "Leaky ReLU",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "gelu": "GELU",
+    "silu": "SiLU",
+    "identity": "identity",
+}
 
 
 def _activation_toggle(value: str = "relu") -> widgets.ToggleButtons:
-    return widgets.ToggleButtons(options=[(_LABELS[n], n) for n in ACTIVATION_NAMES], value=value,
-                                 description="activation", style={"button_width": "82px"})
+    return widgets.ToggleButtons(
+        options=[(_LABELS[n], n) for n in ACTIVATION_NAMES],
+        value=value,
+        description="activation",
+        style={"button_width": "82px"},
+    )
 
 
 # ---------------------------------------------------------------- f and f'
@@ -59,19 +70,38 @@ def make_activation_explorer(activation: str = "relu"):
         line_f.set_data(c["x"], c["f"])
         line_df.set_data(c["x"], c["df"])
         act = get_activation(activation)
-        ax_f.set_title(f"{_LABELS[activation]}:  $f(x) = {act.formula}$")
+        # set_text, not set_title: set_title would also reset the title's position, which is only worked out
+        # when the whole figure is drawn
+        ax_f.title.set_text(f"{_LABELS[activation]}:  $f(x) = {act.formula}$")
         peak = c["df"].max().item()
-        return (f"<b>{_LABELS[activation]}</b>: largest slope {peak:.2f}; "
-                f"slope at x = -4: {act.df(torch.tensor(-4.0)).item():.3f}, at x = 4: {act.df(torch.tensor(4.0)).item():.3f}")
+        return (
+            f"<b>{_LABELS[activation]}</b>: largest slope {peak:.2f}; "
+            f"slope at x = -4: {act.df(torch.tensor(-4.0)).item():.3f}, at x = 4: {act.df(torch.tensor(4.0)).item():.3f}"
+        )
 
-    return Explorer("activation-curves", {"activation": _activation_toggle(activation)}, fig, draw)
+    # dynamic: the two highlighted curves and the title that names them; axes and grey curves stay cached
+    return Explorer(
+        "activation-curves",
+        {"activation": _activation_toggle(activation)},
+        fig,
+        draw,
+        dynamic=[line_f, line_df, ax_f.title],
+    )
 
 
 # ---------------------------------------------------------------- decision boundaries
 @single_thread()  # a tiny network: one thread is fastest
-def compute_decision_boundary(activation: str = "relu", dataset: str = "moons", *, hidden: tuple[int, ...] = (16, 16),
-                              steps: int = 300, lr: float = 0.03, n_samples: int = 300, seed: int = 0,
-                              grid_size: int = 60) -> dict:
+def compute_decision_boundary(
+    activation: str = "relu",
+    dataset: str = "moons",
+    *,
+    hidden: tuple[int, ...] = (16, 16),
+    steps: int = 300,
+    lr: float = 0.03,
+    n_samples: int = 300,
+    seed: int = 0,
+    grid_size: int = 60,
+) -> dict:
     """Train a small MLP with `activation` on a 2-D toy set; return its decision boundary.
 
     Full-batch Adam for `steps` steps: a fraction of a second on a CPU.
@@ -112,14 +142,34 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
     from course_utils.widgets.explorer import Explorer
 
     results = {(a, d): compute_decision_boundary(a, d) for a in ACTIVATION_NAMES for d in datasets}
+    # matplotlib wants arrays: handing it tensors works, but through a conversion numpy deprecates
+    results = {
+        key: {name: v.numpy() if isinstance(v, torch.Tensor) else v for name, v in r.items()} for key, r in results.items()
+    }
     fig, ax = new_figure(width=4.6, height=4.2)
     first = results[(ACTIVATION_NAMES[0], datasets[0])]
     lim = first["xx"].max().item()
-    mesh = ax.imshow(first["prob"], origin="lower", extent=(-lim, lim, -lim, lim), cmap=CLASS_PROB_CMAP,
-                     vmin=0, vmax=1, alpha=0.6, aspect="auto")
-    boundary = []  # the p = 0.5 contour, redrawn for each setting
-    points = ax.scatter(first["X"][:, 0], first["X"][:, 1], c=first["y"], cmap=CLASS_CMAP, s=12,
-                        edgecolors="white", linewidths=0.3)
+    mesh = ax.imshow(
+        first["prob"],
+        origin="lower",
+        extent=(-lim, lim, -lim, lim),
+        cmap=CLASS_PROB_CMAP,
+        vmin=0,
+        vmax=1,
+        alpha=0.6,
+        aspect="auto",
+    )
+    # the p = 0.5 contour of every setting, drawn once here and shown one at a time: a contour set cannot be
+    # updated in place, and creating one during an update would force the whole figure to be redrawn
+    boundaries = {
+        key: ax.contour(r["xx"], r["yy"], r["prob"], levels=[0.5], colors="black", linewidths=1.5)
+        for key, r in results.items()
+    }
+    for boundary in boundaries.values():
+        boundary.set_visible(False)
+    points = ax.scatter(
+        first["X"][:, 0], first["X"][:, 1], c=first["y"], cmap=CLASS_CMAP, s=12, edgecolors="white", linewidths=0.3
+    )
     label(ax, "$x_1$", "$x_2$")
     fig.colorbar(mesh, ax=ax, label="P(class 1)", shrink=0.8)
 
@@ -127,26 +177,34 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
         r = results[(activation, dataset)]
         lim = r["xx"].max().item()
         mesh.set_data(r["prob"])
-        mesh.set_extent((-lim, lim, -lim, lim))
-        for artist in boundary:
-            artist.remove()
-        boundary[:] = [ax.contour(r["xx"], r["yy"], r["prob"], levels=[0.5], colors="black", linewidths=1.5)]
+        for key, boundary in boundaries.items():
+            boundary.set_visible(key == (activation, dataset))
         points.set_offsets(r["X"])
         points.set_array(r["y"])
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_title(f"{_LABELS[activation]} on {dataset}: train accuracy {r['accuracy']:.0%}")
+        if ax.get_xlim() != (-lim, lim):  # the grid spans each data set: only a new data set moves the axes
+            mesh.set_extent((-lim, lim, -lim, lim))
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+        ax.title.set_text(f"{_LABELS[activation]} on {dataset}: train accuracy {r['accuracy']:.0%}")
         return "black line: the decision boundary, where the model is 50/50"
 
-    controls = {"activation": _activation_toggle(),
-                "dataset": widgets.Dropdown(options=list(datasets), value=datasets[0], description="data set")}
-    return Explorer("decision-boundary", controls, fig, draw)
+    controls = {
+        "activation": _activation_toggle(),
+        "dataset": widgets.Dropdown(options=list(datasets), value=datasets[0], description="data set"),
+    }
+    # dynamic: what an activation change redraws (map, boundary, title), and the points that lie on the map;
+    # background_key: the axes' range follows the data set alone, so each data set's picture is kept
+    dynamic = [mesh, points, *boundaries.values(), ax.title]
+    return Explorer(
+        "decision-boundary", controls, fig, draw, dynamic=dynamic, background_key=lambda dataset, **_: dataset
+    )
 
 
 # ---------------------------------------------------------------- gradients through depth
 @single_thread()
-def compute_gradient_norms(activation: str = "sigmoid", depth: int = 20, *, width: int = 32, n_samples: int = 256,
-                           seed: int = 0) -> torch.Tensor:
+def compute_gradient_norms(
+    activation: str = "sigmoid", depth: int = 20, *, width: int = 32, n_samples: int = 256, seed: int = 0
+) -> torch.Tensor:
     """Gradient norm of each hidden layer's weights in a freshly initialised deep MLP, after one backward pass.
 
     Glorot (Xavier) normal initialisation with zero biases (Glorot & Bengio, 2010), standard-normal
@@ -193,10 +251,15 @@ def make_gradient_depth_explorer():
         for i, bar in enumerate(bars):
             bar.set_height(norms[i].item() if i < depth else 1e-16)
         ratio = (norms[0] / norms[-1]).item()
-        ax.set_title(f"{_LABELS[activation]}, {depth} hidden layers")
-        return (f"first layer / last layer gradient ratio: <b>{ratio:.2g}</b> "
-                f"({'vanishing' if ratio < 1e-3 else 'healthy' if ratio < 1e3 else 'exploding'})")
+        ax.title.set_text(f"{_LABELS[activation]}, {depth} hidden layers")
+        return (
+            f"first layer / last layer gradient ratio: <b>{ratio:.2g}</b> "
+            f"({'vanishing' if ratio < 1e-3 else 'healthy' if ratio < 1e3 else 'exploding'})"
+        )
 
-    controls = {"activation": _activation_toggle("sigmoid"),
-                "depth": widgets.IntSlider(value=20, min=2, max=max_depth, description="depth")}
-    return Explorer("gradient-depth", controls, fig, draw)
+    controls = {
+        "activation": _activation_toggle("sigmoid"),
+        "depth": widgets.IntSlider(value=20, min=2, max=max_depth, description="depth"),
+    }
+    # dynamic: the bars (a fixed pool, one per possible layer) and the title; the log axis stays cached
+    return Explorer("gradient-depth", controls, fig, draw, dynamic=[*bars, ax.title])

@@ -226,6 +226,9 @@ def make_bottleneck_explorer(sweep: AdapterSweep | None = None) -> Explorer:
         (lines[b],) = ax_acc.plot(
             sweep.eval_steps, sweep.accuracy[b], color=COLORS[i % len(COLORS)], lw=1.2, alpha=0.35
         )
+    # the chosen run, drawn again in bold above the others (its faint line is hidden meanwhile): one line
+    # that takes the chosen run's data keeps the drawing order fixed, which the Explorer's fast updates need
+    (chosen_line,) = ax_acc.plot([], [], lw=3.0, zorder=4)
     ax_acc.axhline(0.5, color=PALETTE["black"], ls=":", lw=1.2)
     ax_acc.text(sweep.eval_steps[-1], 0.52, "chance", ha="right", va="bottom", fontsize=9)
     ax_acc.set_ylim(0.4, 1.03)
@@ -236,10 +239,9 @@ def make_bottleneck_explorer(sweep: AdapterSweep | None = None) -> Explorer:
         i = sizes.index(bottleneck)
         marker.set_data([bottleneck], [shares[i]])
         for b, line in lines.items():
-            chosen = b == bottleneck
-            line.set_linewidth(3.0 if chosen else 1.2)
-            line.set_alpha(1.0 if chosen else 0.35)
-            line.set_zorder(4 if chosen else 2)
+            line.set_visible(b != bottleneck)
+        chosen_line.set_data(sweep.eval_steps, sweep.accuracy[bottleneck])
+        chosen_line.set_color(lines[bottleneck].get_color())
         chosen_text.set_text(f"bold: r = {bottleneck}")
         chosen_text.set_color(lines[bottleneck].get_color())
         reached = steps_to_reach(sweep, bottleneck)
@@ -251,7 +253,9 @@ def make_bottleneck_explorer(sweep: AdapterSweep | None = None) -> Explorer:
         )
 
     slider = widgets.SelectionSlider(options=sizes, value=sizes[min(2, len(sizes) - 1)], description="bottleneck")
-    return Explorer("adapter-bottleneck", {"bottleneck": slider}, fig, draw)
+    # dynamic: the marker, the runs (faint and bold) and the label naming the bold one; axes and legend stay cached
+    dynamic = [marker, *lines.values(), chosen_line, chosen_text]
+    return Explorer("adapter-bottleneck", {"bottleneck": slider}, fig, draw, dynamic=dynamic)
 
 
 def adapter_share_table(sweep: AdapterSweep) -> list[tuple[int, int, float, float]]:

@@ -115,6 +115,35 @@ def compute_attention_pattern(head: str = "it → who?", temperature: float = 1.
     return {"tokens": list(SENTENCE), "weights": weights, "allowed": allowed, "effective_keys": entropy.exp()}
 
 
+def _grid_as_lines(ax) -> list:
+    """Replace `ax`'s grid with lines of the same style and place, and return them.
+
+    The grid belongs to the axis, which an Explorer draws once into its cached background; artists
+    listed as dynamic (bars) are drawn over the background and would hide it. A full redraw draws the
+    grid over the bars (its zorder is higher), so these lines, listed as dynamic too, keep that look.
+    Call it once the limits are final: it fixes the ticks where they are now, so that the layout (which
+    shrinks the axes, and an automatic locator would then pick other ticks) cannot part them from the lines.
+    """
+    lines = []
+    for axis, add_line, (low, high) in ((ax.xaxis, ax.axvline, ax.get_xlim()), (ax.yaxis, ax.axhline, ax.get_ylim())):
+        style = axis.get_major_ticks()[0].gridline
+        positions = [p for p in axis.get_ticklocs() if min(low, high) <= p <= max(low, high)]
+        axis.set_ticks(positions)
+        for position in positions:
+            lines.append(
+                add_line(
+                    position,
+                    color=style.get_color(),
+                    alpha=style.get_alpha(),
+                    linewidth=style.get_linewidth(),
+                    linestyle=style.get_linestyle(),
+                    zorder=axis.get_zorder(),
+                )
+            )
+    ax.grid(False)
+    return lines
+
+
 def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explorer:
     """Attention weights over a sentence: heatmap (queries x keys) and the chosen query's weights as bars.
 
@@ -145,11 +174,14 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
     bars = ax_bar.bar(range(n), np.zeros(n), color=PALETTE["blue"])
     values = [ax_bar.text(i, 0, "", ha="center", va="bottom", fontsize=9) for i in range(n)]
     ax_bar.set_xticks(range(n), labels, rotation=60, ha="right", rotation_mode="anchor")
-    ax_bar.set_ylim(0, 1.12)
+    ax_bar.set_ylim(0, 1.3)  # a strip above the tallest bar (1.0) and its label for the legend
+    ax_bar.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax_bar.set_xlim(-0.6, n - 0.4)
     uniform = ax_bar.axhline(1 / n, color="0.5", ls="--", lw=1)
-    ax_bar.legend([uniform], ["uniform (1 / number of keys)"], loc="upper left", frameon=False, fontsize=9)
+    legend = ax_bar.legend([uniform], ["uniform (1 / number of keys)"], loc="upper right", frameon=False, fontsize=9)
     label(ax_bar, "key", "attention weight")
+    grid = _grid_as_lines(ax_bar)  # the grid shows through the bars, as it did when the whole figure was redrawn
+    map_title, bar_title = ax_map.set_title(" "), ax_bar.set_title(" ")  # texts set by draw
 
     def draw(head, query, temperature, causal):
         pattern = compute_attention_pattern(head, temperature, causal)
@@ -166,8 +198,10 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
             # label the weights that matter; a row of "0.00"s would only hide the pattern
             text.set_text("×" if not allowed[query, i] else f"{row[i]:.2f}" if row[i] >= 0.005 else "")
         uniform.set_ydata([1 / visible, 1 / visible])
-        ax_map.set_title(f"head '{head}', T = {temperature:.1f}" + (", causal" if causal else ""))
-        ax_bar.set_title(f"query '{SENTENCE[query]}' (word {query + 1}) attends to ...")
+        # set_text, not set_title: set_title also resets the other titles' transforms, which would
+        # mark the figure stale and force a full redraw
+        map_title.set_text(f"head '{head}', T = {temperature:.1f}" + (", causal" if causal else ""))
+        bar_title.set_text(f"query '{SENTENCE[query]}' (word {query + 1}) attends to ...")
         spread = pattern["effective_keys"][query].item()
         return (
             f"<b>{head}</b> (hand-made queries and keys, not trained): {HEADS[head]}.<br>"
@@ -196,10 +230,11 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
         ),
         "causal": widgets.Checkbox(value=False, description="causal mask"),
     }
-    explorer = Explorer("attention-weights", controls, fig, draw)
-    # keep the layout of the first draw: re-solving it on every update costs about a third of the time
-    fig.set_layout_engine("none")
-    return explorer
+    # dynamic: every artist draw changes (all four controls only touch these), plus what must stay on
+    # top of them: the spines (over the image and the bars), the bars' grid lines and the legend
+    dynamic = [image, row_box, map_title, *ax_map.spines.values()]
+    dynamic += [*bars, *values, uniform, legend, bar_title, *grid, *ax_bar.spines.values()]
+    return Explorer("attention-weights", controls, fig, draw, dynamic=dynamic)
 
 
 def compute_reversal_snapshot(result: ReversalResult, step_index: int, example: int, head: int = 0) -> dict:
@@ -251,34 +286,39 @@ def make_reversal_explorer(result: ReversalResult | None = None) -> Explorer:
     image = ax_map.imshow(np.zeros((seq_len, seq_len)), cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1, aspect="equal")
     ax_map.grid(False)
     fig.colorbar(image, ax=ax_map, label="attention weight", shrink=0.85, pad=0.02)
-    for i in range(seq_len):  # outline where a perfect reverser looks: output i <- input T-1-i
+    targets = [  # outline where a perfect reverser looks: output i <- input T-1-i
         ax_map.add_patch(
             Rectangle((seq_len - 1 - i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.2, ls=(0, (2, 2)))
         )
+        for i in range(seq_len)
+    ]
     label(ax_map, "input position: digit", "output position: target digit")
     ax_acc.plot(result.snapshot_steps, result.snapshot_accuracy, color=PALETTE["blue"], marker="o", ms=3)
     ax_acc.axhline(1 / result.config.vocab_size, color="0.5", ls="--", lw=1, label="chance (1 / 10)")
     marker = ax_acc.axvline(0, color=PALETTE["vermillion"], lw=2, label="shown step")
     ax_acc.set_ylim(0, 1.05)
-    ax_acc.legend(loc="lower right", frameon=False)
+    legend = ax_acc.legend(loc="lower right", frameon=False)
     label(ax_acc, "training step", "test accuracy per digit", "learning to reverse")
+    map_title = ax_map.set_title(" ")  # text set by draw
+    # the tick positions are fixed here; draw only relabels them (the digits of the chosen example):
+    # set_xticks would move the view limits too, and that redraws the whole figure
+    ax_map.set_xticks(range(seq_len))
+    ax_map.set_yticks(range(seq_len))
+    ax_map.tick_params(axis="x", labelrotation=60)
     n_show = result.snapshot_weights[0].shape[0]
 
     def draw(step, example):
         snap = compute_reversal_snapshot(result, result.snapshot_steps.index(step), example)
         weights = snap["weights"].numpy()
         image.set_data(weights)
-        ax_map.set_xticks(
-            range(seq_len),
-            [f"{j}: {d}" for j, d in enumerate(snap["tokens"].tolist())],
-            rotation=60,
-            ha="right",
-            rotation_mode="anchor",
+        ax_map.set_xticklabels(
+            [f"{j}: {d}" for j, d in enumerate(snap["tokens"].tolist())], ha="right", rotation_mode="anchor"
         )
-        ax_map.set_yticks(range(seq_len), [f"{i}: {d}" for i, d in enumerate(snap["target"].tolist())])
+        ax_map.set_yticklabels([f"{i}: {d}" for i, d in enumerate(snap["target"].tolist())])
         hits = int((snap["prediction"] == snap["target"]).sum())
         predicted = " ".join(map(str, snap["prediction"].tolist()))
-        ax_map.set_title(f"step {snap['step']}: predicts {predicted} ({hits}/{seq_len} right)")
+        # set_text, not set_title: set_title marks the figure stale, which would force a full redraw
+        map_title.set_text(f"step {snap['step']}: predicts {predicted} ({hits}/{seq_len} right)")
         marker.set_xdata([step, step])
         return (
             f"Step {snap['step']}: test accuracy {snap['accuracy']:.0%}. Output position i should copy input "
@@ -300,6 +340,9 @@ def make_reversal_explorer(result: ReversalResult | None = None) -> Explorer:
             description="test input",
         ),
     }
-    explorer = Explorer("reversal-attention", controls, fig, draw)
-    fig.set_layout_engine("none")  # keep the layout of the first draw (the labels keep their size)
-    return explorer
+    # dynamic: what draw changes (the weights, the title, the step marker, and the heatmap's axes, whose
+    # tick labels show the example's digits: redrawing these two axes costs far less than a full redraw),
+    # and what must stay on top of it: the dashed target squares and the spines over the image, the
+    # legend over the marker
+    dynamic = [image, *targets, *ax_map.spines.values(), ax_map.xaxis, ax_map.yaxis, map_title, marker, legend]
+    return Explorer("reversal-attention", controls, fig, draw, dynamic=dynamic)

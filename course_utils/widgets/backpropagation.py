@@ -114,11 +114,15 @@ def _fmt(x: float | None) -> str:
 
 
 class GraphDrawing:
-    """The artists of one drawn graph, updated in place (texts, colours) by the stepper."""
+    """The artists of one drawn graph, updated in place (texts, colours) by the stepper.
+
+    `boxes`, `texts` and `edge_arrows` are what `update` changes; `artists` holds everything drawn,
+    in the order it was added (op circles and their symbols too).
+    """
 
     def __init__(self, layout: GraphLayout, ax: Axes):
         self.layout, self.ax = layout, ax
-        self.boxes, self.texts, self.edge_arrows = [], [], []
+        self.boxes, self.texts, self.edge_arrows, self.artists = [], [], [], []
         for (x, y), node in zip(layout.xy, layout.nodes):
             box = FancyBboxPatch(
                 (x - _BOX_W / 2, y - _BOX_H / 2),
@@ -133,12 +137,14 @@ class GraphDrawing:
             ax.add_patch(box)
             self.boxes.append(box)
             self.texts.append(ax.text(x, y, "", ha="center", va="center", fontsize=9, family="monospace", zorder=4))
+            self.artists += [box, self.texts[-1]]
             if node._prev:  # the op circle, joined to its box
                 ox = x - _BOX_W / 2 - _OP_GAP
-                ax.add_patch(Circle((ox, y), _OP_R, fc="white", ec="0.35", lw=1.0, zorder=3))
+                circle = ax.add_patch(Circle((ox, y), _OP_R, fc="white", ec="0.35", lw=1.0, zorder=3))
                 op = _OP_SYMBOLS.get(node.op, node.op)
-                ax.text(ox, y, op, ha="center", va="center", fontsize=9 if len(op) < 4 else 7.5, zorder=4)
-                ax.plot([ox + _OP_R, x - _BOX_W / 2], [y, y], color="0.35", lw=1.0, zorder=2)
+                symbol = ax.text(ox, y, op, ha="center", va="center", fontsize=9 if len(op) < 4 else 7.5, zorder=4)
+                (joint,) = ax.plot([ox + _OP_R, x - _BOX_W / 2], [y, y], color="0.35", lw=1.0, zorder=2)
+                self.artists += [circle, symbol, joint]
         seen: dict[tuple[int, int], int] = {}
         for child, parent in layout.edges:
             (cx, cy), (px, py) = layout.xy[child], layout.xy[parent]
@@ -158,6 +164,7 @@ class GraphDrawing:
             )
             ax.add_patch(arrow)
             self.edge_arrows.append(arrow)
+            self.artists.append(arrow)
         xmin, xmax, ymin, ymax = layout.extent
         ax.set_xlim(xmin, xmax)
         ax.set_ylim(ymin, ymax)
@@ -464,7 +471,10 @@ def make_backprop_stepper(expression: str = "neuron", step: int = 0):
     fig.set_layout_engine("none")
     ax.set_position([0.01, 0.01, 0.98, 1 - 0.45 / height])
     ax.set_anchor("S")
-    state: dict = {"name": None, "drawing": None}
+    # Every expression's graph is drawn once, then shown or hidden: a step then only rewrites texts and colours.
+    drawings = {name: GraphDrawing(layout, ax) for name, (layout, _) in runs.items()}
+    title = ax.set_title("", fontsize=11, loc="left")  # then set_text: set_title marks the whole axes changed
+    shown = {"name": None}
 
     n_steps = len(runs[expression][1])
     step_slider = widgets.IntSlider(
@@ -480,17 +490,18 @@ def make_backprop_stepper(expression: str = "neuron", step: int = 0):
 
     def draw(step, expression):
         layout, steps = runs[expression]
-        if state["name"] != expression:  # a new graph: rebuild the artists (only on a menu change)
-            ax.clear()
-            state["drawing"] = GraphDrawing(layout, ax)
+        if shown["name"] != expression:  # another graph (a menu change): show it, and redraw everything
+            for name, drawing in drawings.items():
+                for artist in drawing.artists:
+                    artist.set_visible(name == expression)
             gx0, gx1, gy0, gy1 = layout.extent  # centre a smaller graph in the common frame
             cx, cy = (gx0 + gx1) / 2, (gy0 + gy1) / 2
             ax.set_xlim(cx - (xmax - xmin) / 2, cx + (xmax - xmin) / 2)
             ax.set_ylim(cy - (ymax - ymin) / 2, cy + (ymax - ymin) / 2)
-            state["name"] = expression
+            shown["name"] = expression
         s = steps[min(step, len(steps) - 1)]
         forward = s.phase == "forward"
-        state["drawing"].update(
+        drawings[expression].update(
             s.values,
             s.grads,
             _faces(s),
@@ -504,7 +515,15 @@ def make_backprop_stepper(expression: str = "neuron", step: int = 0):
             if forward
             else f"backward pass, step {step - n_forward + 1} of {len(steps) - n_forward}"
         )
-        ax.set_title(f"{EXPRESSIONS[expression][0]}    [{where}]", fontsize=11, loc="left")
+        title.set_text(f"{EXPRESSIONS[expression][0]}    [{where}]")
         return f"<b>Step {step} of {len(steps) - 1}</b> ({where}): <code>{s.text}</code><br>{_LEGEND}"
 
-    return Explorer("backprop-stepper", {"step": step_slider, "expression": menu}, fig, draw)
+    # dynamic: what a step changes (the op circles, their symbols and joints stay in the cached picture)
+    dynamic = [title]
+    for drawing in drawings.values():
+        dynamic += [*drawing.boxes, *drawing.texts, *drawing.edge_arrows]
+    controls = {"step": step_slider, "expression": menu}
+    # background_key: each expression's graph is a static picture of its own, kept once drawn
+    return Explorer(
+        "backprop-stepper", controls, fig, draw, dynamic=dynamic, background_key=lambda expression, **_: expression
+    )

@@ -31,6 +31,7 @@ MAX_DEPTH = 20
 # layer shows up as a spike at the edge rather than vanishing from the plot.
 _RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "relu": (0.0, 3.0), "identity": (-3.0, 3.0)}
 _STD_CLIP = (1e-6, 1e6)  # the std panel's y range; values beyond are drawn at its edge
+_PER_LAYER = ("hist", "std", "saturated", "beyond")  # compute_depth_histograms's entries with one row per layer
 _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -159,27 +160,47 @@ def make_depth_histograms(
     fig.get_layout_engine().set(w_pad=0.1)
     ax_std.set_yscale("log")
     ax_std.set_ylim(*_STD_CLIP)
+    # Room for the deepest network whatever the slider says: a fixed axis lets a depth move redraw only
+    # the lines (and shows the network grow as layers are added).
+    ax_std.set_xlim(0.5, MAX_DEPTH + 0.5)
     label(ax_std, "layer", "std of activations (log scale)", "Spread through depth")
     ax_hist.grid(False)
+    # The histograms fill the panel's height whatever the depth: their heights are given as fractions of
+    # it (y = 0 at the bottom, 1 at the top), so the y limits never change. Only the layer numbers do, and
+    # the y axis that shows them is redrawn on every update (it is in the Explorer's dynamic list).
+    ax_hist.set_ylim(0.0, 1.0)
+    ax_hist.set_ylabel("layer")
     colours = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, MAX_DEPTH))
     fills = [ax_hist.fill_between([0, 1], [0, 0], [0, 0], color=colours[i], alpha=0.55, lw=0) for i in range(MAX_DEPTH)]
     lines = [ax_hist.plot([], [], color=colours[i], lw=1.2)[0] for i in range(MAX_DEPTH)]
     (plain_line,) = ax_std.plot([], [], "o-", color=PALETTE["vermillion"], label="plain", ms=4)
     (bn_line,) = ax_std.plot([], [], "s-", color=PALETTE["blue"], label="with BN", ms=4)
-    ax_std.axhline(1.0, color="grey", lw=0.8, ls=":")
-    ax_std.legend(loc="upper left")
+    unit_line = ax_std.axhline(1.0, color="grey", lw=0.8, ls=":")
+    std_legend = ax_std.legend(loc="upper left")
     ax_std.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     # Fixed ticks with plain-text labels: the log axis's default mathtext labels and minor ticks
     # would cost a large share of each redraw.
     powers = range(-6, 7, 2)
     ax_std.set_yticks([10.0**p for p in powers], [f"10{str(p).translate(_SUPERSCRIPTS)}" for p in powers])
     ax_std.yaxis.set_minor_locator(mpl.ticker.NullLocator())
+    shown_activation = {"name": None}
+    deepest: dict[tuple, dict] = {}  # (activation, weight_scale, batch_norm) -> the deepest network computed
+
+    def layers(activation: str, weight_scale: float, depth: int, batch_norm: bool) -> dict:
+        """`compute_depth_histograms`'s numbers, cut from the deepest network computed so far with these
+        settings: a layer does not depend on the ones after it, so they are the same, and moving the
+        depth slider back (or the checkbox) computes nothing."""
+        key = (activation, weight_scale, batch_norm)
+        if key not in deepest or len(deepest[key]["std"]) < depth:
+            deepest[key] = compute_depth_histograms(activation, weight_scale, depth, batch_norm)
+        return {name: value[:depth] if name in _PER_LAYER else value for name, value in deepest[key].items()}
 
     def draw(activation: str, weight_scale: float, depth: int, batch_norm: bool) -> str:
-        plain = compute_depth_histograms(activation, weight_scale, depth, False)
-        with_bn = compute_depth_histograms(activation, weight_scale, depth, True)
+        plain = layers(activation, weight_scale, depth, False)
+        with_bn = layers(activation, weight_scale, depth, True)
         shown = with_bn if batch_norm else plain
         edges, low, high = shown["edges"], *shown["range"]
+        height = depth + 0.1  # in layers: one per layer, and a margin of 0.1 below the last one
         for i in range(MAX_DEPTH):
             visible = i < depth
             fills[i].set_visible(visible)
@@ -189,22 +210,27 @@ def make_depth_histograms(
             base = depth - 1 - i  # layer 1 on top, deeper layers below
             top = base + 0.9 * np.repeat(shown["hist"][i], 2)  # a step outline over the bins
             xs = np.repeat(edges, 2)[1:-1]
+            # from layers to fractions of the panel's height
+            top, base = (top + 0.1) / height, (base + 0.1) / height
             lines[i].set_data(xs, top)
             fills[i].set_verts([np.column_stack([np.r_[xs, xs[::-1]], np.r_[top, np.full_like(top, base)]])])
-        ax_hist.set_xlim(low, high)
-        ax_hist.set_ylim(-0.1, depth)
+        if shown_activation["name"] != activation:  # a new x range and label: everything is redrawn
+            ax_hist.set_xlim(low, high)
+            ax_hist.set_xlabel(f"activation value h = {activation}(z)")
+            shown_activation["name"] = activation
         step = 1 if depth <= 12 else 2
         shown_layers = range(0, depth, step)
-        ax_hist.set_yticks([depth - 0.65 - i for i in shown_layers], [str(i + 1) for i in shown_layers])
+        # Through the locator and formatter, not set_yticks: that would mark the whole axes as changed.
+        ax_hist.yaxis.set_major_locator(mpl.ticker.FixedLocator([(depth - 0.55 - i) / height for i in shown_layers]))
+        ax_hist.yaxis.set_major_formatter(mpl.ticker.FixedFormatter([str(i + 1) for i in shown_layers]))
         mode = "with BN" if batch_norm else "plain"
-        title = f"{mode}: weight std = {weight_scale:.2f} / √width"
-        label(ax_hist, f"activation value h = {activation}(z)", "layer", title)
-        layers = np.arange(1, depth + 1)
-        plain_line.set_data(layers, np.clip(plain["std"], *_STD_CLIP))
-        bn_line.set_data(layers, np.clip(with_bn["std"], *_STD_CLIP))
+        # set_text, not set_title: set_title also touches the axes' other titles, which marks them changed
+        ax_hist.title.set_text(f"{mode}: weight std = {weight_scale:.2f} / √width")
+        numbers = np.arange(1, depth + 1)
+        plain_line.set_data(numbers, np.clip(plain["std"], *_STD_CLIP))
+        bn_line.set_data(numbers, np.clip(with_bn["std"], *_STD_CLIP))
         plain_line.set(lw=2.5 if not batch_norm else 1.0, alpha=1.0 if not batch_norm else 0.45)
         bn_line.set(lw=2.5 if batch_norm else 1.0, alpha=1.0 if batch_norm else 0.45)
-        ax_std.set_xlim(0.5, depth + 0.5)
         flat = {"tanh": "|h| > 0.97", "sigmoid": "h < 0.03 or h > 0.97", "relu": "h = 0"}.get(activation)
         caption = (
             f"<b>{mode}</b>, {activation}, {depth} layers: the last layer's activations have std {shown['std'][-1]:.3g}"
@@ -231,4 +257,12 @@ def make_depth_histograms(
     draw(activation, weight_scale, MAX_DEPTH, batch_norm)
     fig.draw_without_rendering()
     fig.set_layout_engine("none")
-    return Explorer("depth-histograms", controls, fig, draw)
+    # dynamic: what draw changes (the y axis and the title of the histograms too: the layer numbers and
+    # the weight scale), and what must stay on top of it: the spines the histograms and the clipped std
+    # lines touch, the unit line and the legend
+    dynamic = [*fills, *lines, ax_hist.yaxis, ax_hist.spines["left"], ax_hist.title]
+    dynamic += [plain_line, bn_line, unit_line, std_legend, ax_std.spines["bottom"]]
+    # background_key: the x range and label follow the activation alone, so each one's picture is kept
+    return Explorer(
+        "depth-histograms", controls, fig, draw, dynamic=dynamic, background_key=lambda activation, **_: activation
+    )

@@ -312,7 +312,7 @@ def make_batch_size_explorer(config: BatchSizeConfig | None = None) -> Explorer:
     circle = torch.linspace(0, 2 * math.pi, 60)
     unit = torch.stack([circle.cos(), circle.sin()])  # (2, 60)
     (ellipse,) = ax_noise.plot([], [], "--", color=PALETTE["blue"], lw=1.3, label="1/B law: 2 std")
-    ax_noise.annotate(
+    arrow = ax_noise.annotate(  # dynamic only so that it stays on top of the cloud
         "", xy=(float(full[0]), 0.0), xytext=(0, 0), arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 2.2}
     )
     ax_noise.plot([], [], color="black", lw=2.2, label="full-batch gradient g")
@@ -326,7 +326,7 @@ def make_batch_size_explorer(config: BatchSizeConfig | None = None) -> Explorer:
         fontsize=9,
         bbox={"boxstyle": "round", "fc": "white", "ec": "0.8", "alpha": 0.9},
     )
-    ax_noise.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    noise_legend = ax_noise.legend(loc="upper right", fontsize=8, framealpha=0.9)
     for axis in (ax_noise.xaxis, ax_noise.yaxis):
         axis.set_major_locator(MaxNLocator(5))
     label(
@@ -460,8 +460,8 @@ def make_batch_size_explorer(config: BatchSizeConfig | None = None) -> Explorer:
             value=False, description=f"scale lr with B (lr = {cfg.base_lr:g}·B/{cfg.base_batch_size})", indent=False
         ),
     }
-    explorer = Explorer("batch-size", controls, fig, draw)
-    # The first render laid the figure out; nothing that moves later changes its margins, so keep that
-    # layout instead of recomputing it on every update (it is most of a redraw's cost).
-    fig.set_layout_engine("none")
-    return explorer
+    # dynamic: what draw changes, and the legends and arrow that must stay on top of it
+    dynamic = [cloud, rays, ellipse, arrow, noise_text, noise_legend, step_legend, diverged_text, time_dot, mem_dot]
+    for ax in (ax_step, ax_seen):
+        dynamic += [*background[ax], reference_lines[ax], chosen_lines[ax]]
+    return Explorer("batch-size", controls, fig, draw, dynamic=dynamic)

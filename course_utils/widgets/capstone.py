@@ -92,18 +92,18 @@ def make_label_explorer(rows: Sequence[dict] | None = None) -> Explorer:
         bands[m] = ax_curve.fill_between(ns, base["min"][m], base["max"][m], color=colors[m], alpha=0.12, linewidth=0)
     (seed_dots,) = ax_curve.plot([], [], linestyle="none", marker="x", color=PALETTE["black"], markersize=6)
     marker = ax_curve.axvline(base["at"], color="grey", linestyle="--", linewidth=1)
-    ax_curve.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    chance_curve = ax_curve.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax_curve.set_xscale("log", base=2)
     ax_curve.set_xticks(ns, [str(n) for n in ns])
     ax_curve.minorticks_off()
     ax_curve.set_ylim(0.3, 1.05)
-    ax_curve.legend(fontsize=8, loc="center right")
+    legend = ax_curve.legend(fontsize=8, loc="center right")
     label(ax_curve, "labelled examples (log scale)", "test accuracy (unseen words)", "Accuracy vs labels")
 
     xs = np.arange(len(methods))
     bars = ax_bar.bar(xs, base["at_mean"], color=[colors[m] for m in methods], alpha=0.5)
     spread = ax_bar.vlines(xs, base["at_min"], base["at_max"], color=PALETTE["black"], linewidth=2)
-    ax_bar.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    chance_bar = ax_bar.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax_bar.set_xticks(xs, [m.replace("_", "\n") for m in methods], fontsize=8)
     ax_bar.set_ylim(0.0, 1.05)
     label(ax_bar, "method", "test accuracy (mean, min-max)")
@@ -140,4 +140,8 @@ def make_label_explorer(rows: Sequence[dict] | None = None) -> Explorer:
             text += f", {data['gap'][method] * 100:+.1f} points over training from scratch"
         return text + "."
 
-    return Explorer("capstone-labels", controls, fig, draw)
+    # dynamic: what draw changes, and the chance lines and legend that must stay on top of it (the marker
+    # line crosses the legend at the largest label count); the axes stay cached
+    dynamic = [*lines.values(), *bands.values(), seed_dots, marker, chance_curve, legend]
+    dynamic += [*bars, spread, chance_bar, bar_title]
+    return Explorer("capstone-labels", controls, fig, draw, dynamic=dynamic)

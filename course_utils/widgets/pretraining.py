@@ -191,8 +191,10 @@ def make_snapshot_explorer(temperatures: tuple[float, ...] = TEMPERATURES, data_
     ax_loss.set_yticks([0, 1, 2, 3, 4, 5, 6])
     ax_loss.set_xticks(steps)
     ax_loss.axhline(math.log(tokenizer.vocab_size), color="0.5", ls=":", lw=1)
-    ax_loss.text(steps[-1], math.log(tokenizer.vocab_size) * 1.04, "uniform guess, ln V", ha="right", fontsize=9)
-    ax_loss.legend(frameon=False, fontsize=9, loc="center right")
+    uniform_text = ax_loss.text(
+        steps[-1], math.log(tokenizer.vocab_size) * 1.04, "uniform guess, ln V", ha="right", fontsize=9
+    )
+    legend = ax_loss.legend(frameon=False, fontsize=9, loc="center right")
     label(ax_loss, "pre-training step", "loss (nats per word)", "next-word loss")
 
     ax_text.set_axis_off()
@@ -231,7 +233,9 @@ def make_snapshot_explorer(temperatures: tuple[float, ...] = TEMPERATURES, data_
             options=list(temperatures), value=1.0 if 1.0 in temperatures else temperatures[0], description="temperature"
         ),
     }
-    return Explorer("pretraining-snapshots", controls, fig, draw)
+    # dynamic: what draw changes, and the legend and label the cursor passes under at the last steps
+    dynamic = [marker, cursor, uniform_text, legend, title, *boxes]
+    return Explorer("pretraining-snapshots", controls, fig, draw, dynamic=dynamic)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,13 +350,21 @@ def make_embedding_explorer(data_dir: str | None = None) -> Explorer:
         for name, idx in groups.items()
     }
     ax_map.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    # limits that hold every snapshot's points, fixed here: moving the slider then only moves points, and
+    # the growing spread of the vectors along training shows (the axes do not zoom in on the first ones)
+    every_xy = np.concatenate([p["xy"].numpy() for p in projections.values()])
+    low, high = every_xy.min(0), every_xy.max(0)
+    pad = 0.08 * (high - low)
+    ax_map.set_xlim(low[0] - pad[0], high[0] + pad[0])
+    ax_map.set_ylim(low[1] - pad[1], high[1] + pad[1])
+    ax_map.set_title("", fontsize=11)  # draw sets the text
     label(ax_map, "principal component 1", "principal component 2")
 
     bar_names = ("same group", "different\ngroups", "positive vs\nnegative feelings")
     bars = ax_bar.bar(bar_names, [0, 0, 0], color=[PALETTE["green"], "0.6", PALETTE["vermillion"]], width=0.6)
     values = [ax_bar.text(i, 0, "", ha="center", va="bottom") for i in range(len(bar_names))]
     ax_bar.set_ylim(-0.1, 1.1)
-    ax_bar.axhline(0, color="0.3", lw=0.8)
+    zero_line = ax_bar.axhline(0, color="0.3", lw=0.8)
     label(ax_bar, "pairs of words", "mean cosine similarity", "how alike are the vectors?")
 
     def draw(step):
@@ -360,10 +372,7 @@ def make_embedding_explorer(data_dir: str | None = None) -> Explorer:
         xy = p["xy"].numpy()
         for name, idx in groups.items():
             scatters[name].set_offsets(xy[idx])
-        pad = 0.08 * (xy.max(0) - xy.min(0))
-        ax_map.set_xlim(xy[:, 0].min() - pad[0], xy[:, 0].max() + pad[0])
-        ax_map.set_ylim(xy[:, 1].min() - pad[1], xy[:, 1].max() + pad[1])
-        ax_map.set_title(f"step {step}: 2 components keep {p['explained']:.0%} of the variance", fontsize=11)
+        ax_map.title.set_text(f"step {step}: 2 components keep {p['explained']:.0%} of the variance")
         for bar, text, v in zip(bars, values, (p["within"], p["between"], p["opposite_feelings"])):
             bar.set_height(v)
             text.set_position((text.get_position()[0], max(v, 0) + 0.02))
@@ -375,7 +384,9 @@ def make_embedding_explorer(data_dir: str | None = None) -> Explorer:
         )
 
     controls = {"step": widgets.SelectionSlider(options=steps, value=steps[-1], description="step")}
-    return Explorer("pretraining-embeddings", controls, fig, draw)
+    # dynamic: what draw changes, and the zero line, which stays on top of the bars' bases
+    dynamic = [*scatters.values(), ax_map.title, *bars, zero_line, *values]
+    return Explorer("pretraining-embeddings", controls, fig, draw, dynamic=dynamic)
 
 
 # ---------------------------------------------------------------------------------------------
