@@ -1,0 +1,31 @@
+"""The benchmark's arithmetic (it measures the budgets; tests never time anything themselves)."""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import bench  # noqa: E402
+
+
+def test_percentile_interpolates():
+    assert bench.percentile([1, 2, 3, 4, 5], 0.5) == 3
+    assert bench.percentile([0, 10], 0.95) == 9.5
+    assert bench.percentile([7], 0.95) == 7
+
+
+def test_browser_latencies_summarise_each_notebook_and_all(tmp_path):
+    moves = lambda ms, explorer=0: [  # noqa: E731
+        {"explorer": "demo", "explorer_index": explorer, "control": "n", "latency_ms": v} for v in ms
+    ]
+    data = {"a.ipynb": {"run_all_s": 1.0, "controls": moves([100, 120, 140])},
+            "b.ipynb": {"run_all_s": 1.0, "controls": moves([200, 900, 250], 0) + moves([150], 1)}}
+    path = tmp_path / "browser-latency.json"
+    path.write_text(json.dumps(data))
+    rows = {row["notebook"]: row for row in bench.browser_latencies(path)}
+    assert rows["a.ipynb"]["ok"] and rows["a.ipynb"]["moves"] == 3 and rows["a.ipynb"]["controls"] == 1
+    assert not rows["b.ipynb"]["ok"] and rows["b.ipynb"]["max_ms"] == 900 and rows["b.ipynb"]["controls"] == 2
+    assert rows["all notebooks"]["moves"] == 7 and rows["all notebooks"]["controls"] == 3
+    assert bench.browser_latencies(tmp_path / "missing.json") == []
