@@ -295,6 +295,8 @@ def test_all_writes_results_json(tmp_path):
         str(tmp_path),
         "--preset",
         "cpu",
+        "--device",
+        "cpu",  # also on a machine with a GPU: the checks below are the CPU's
         "--n-chars",
         "20000",
         "--max-steps",
