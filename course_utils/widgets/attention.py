@@ -179,9 +179,9 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
     ax_bar.set_xlim(-0.6, n - 0.4)
     uniform = ax_bar.axhline(1 / n, color="0.5", ls="--", lw=1)
     legend = ax_bar.legend([uniform], ["uniform (1 / number of keys)"], loc="upper right", frameon=False, fontsize=9)
-    label(ax_bar, "key", "attention weight")
+    label(ax_bar, "key", "weight")  # "attention weight" is the colour bar's label just beside it
     grid = _grid_as_lines(ax_bar)  # the grid shows through the bars, as it did when the whole figure was redrawn
-    map_title, bar_title = ax_map.set_title(" "), ax_bar.set_title(" ")  # texts set by draw
+    map_title, bar_title = ax_map.set_title(" "), ax_bar.set_title(" \n ")  # texts set by draw
 
     def draw(head, query, temperature, causal):
         pattern = compute_attention_pattern(head, temperature, causal)
@@ -201,7 +201,7 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
         # set_text, not set_title: set_title also resets the other titles' transforms, which would
         # mark the figure stale and force a full redraw
         map_title.set_text(f"head '{head}', T = {temperature:.1f}" + (", causal" if causal else ""))
-        bar_title.set_text(f"query '{SENTENCE[query]}' (word {query + 1}) attends to ...")
+        bar_title.set_text(f"query '{SENTENCE[query]}' (word {query + 1})\nattends to ...")  # 2 lines: fits big fonts
         spread = pattern["effective_keys"][query].item()
         return (
             f"<b>{head}</b> (hand-made queries and keys, not trained): {HEADS[head]}.<br>"
