@@ -176,3 +176,32 @@ def test_log_axes_get_plain_text_tick_labels():
     explorer = Explorer("demo", {"n": widgets.IntSlider(value=1, min=0, max=3)}, fig, lambda n: None)
     labels = [t.get_text() for t in explorer.figure.axes[0].get_yticklabels()]
     assert "1e-8" in labels and not any("$" in t or "mathdefault" in t for t in labels)
+
+
+@pytest.mark.parametrize("style", ["default", "workshop"])
+def test_no_text_runs_off_the_figure(style):
+    """Titles, labels and annotations stay inside the picture, also with the workshop's big fonts."""
+    from matplotlib.text import Text
+
+    from course_utils.plotting import current_style, use_style
+
+    before = current_style()
+    use_style(style)
+    try:
+        for key, builder in BUILDERS.items():
+            explorer = builder()
+            figure = explorer.figure
+            renderer = explorer._canvas.get_renderer()
+            # tick labels are drawn only inside the axis range, so theirs do not count
+            ticks = {id(t) for ax in figure.axes for axis in (ax.xaxis, ax.yaxis)
+                     for t in axis.get_ticklabels(which="both")}
+            box = figure.bbox
+            for text in figure.findobj(Text):
+                if id(text) in ticks or not text.get_visible() or not text.get_text().strip():
+                    continue
+                extent = text.get_window_extent(renderer)
+                inside = (extent.x0 >= box.x0 - 2 and extent.y0 >= box.y0 - 2
+                          and extent.x1 <= box.x1 + 2 and extent.y1 <= box.y1 + 2)
+                assert inside, f"{key} ({style} style): {text.get_text()!r} runs off the figure ({extent} vs {box})"
+    finally:
+        use_style(before)

@@ -63,7 +63,7 @@ def make_activation_explorer(activation: str = "relu"):
     ax_f.set_ylim(-2, 5)
     ax_df.set_ylim(-0.2, 1.25)
     label(ax_f, "x", "f(x)", "the activation f")
-    label(ax_df, "x", "f'(x)", "its derivative f' (what backprop multiplies by)")
+    label(ax_df, "x", "f'(x)", "its derivative f'\n(what backprop multiplies by)")
 
     def draw(activation):
         c = curves[activation]

@@ -191,7 +191,7 @@ def make_optimizer_race(
     fig, (ax, ax_loss) = new_figure(2, width=11.0, height=4.0)
     # Fixed margins instead of constrained layout: re-solving the layout at every redraw doubles its cost.
     fig.set_layout_engine("none")
-    ax.set_position([0.06, 0.12, 0.36, 0.8])  # [left, bottom, width, height] in figure fractions
+    ax.set_position([0.075, 0.12, 0.345, 0.8])  # [left, bottom, width, height] in figure fractions
     ax_loss.set_position([0.5, 0.12, 0.25, 0.8])  # the legend goes to its right
     # Every surface's picture is drawn once, then shown or hidden: contours are slow to redraw.
     backgrounds, loss_ylims = {}, {}
