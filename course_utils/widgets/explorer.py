@@ -40,6 +40,7 @@ import ipywidgets as widgets
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
 DrawFn = Callable[..., "str | None"]
 
@@ -77,7 +78,7 @@ class Explorer:
             raise ValueError(f"Explorer: dpi must be an int between 20 and 300, got {dpi!r}")
         dynamic = list(dynamic)
         for artist in dynamic:
-            if not isinstance(artist, Artist) or artist.get_figure(root=True) is not figure:
+            if not isinstance(artist, Artist) or _root_figure(artist) is not figure:
                 raise ValueError(f"Explorer: dynamic must hold artists of this figure, got {artist!r}")
         self.name = name
         self.controls = dict(controls)
@@ -162,7 +163,17 @@ class Explorer:
                 self._background = cached
                 self.figure.stale = False
             else:
-                canvas.draw()  # everything but the dynamic artists
+                # everything but the dynamic artists. Animated artists are left out of a normal draw, except
+                # images before matplotlib 3.10: hide those for this draw. (Not the others: a hidden title,
+                # say, would be misplaced, as the axes place their titles during this draw.)
+                shown = [artist for artist in self.dynamic if isinstance(artist, AxesImage) and artist.get_visible()]
+                for artist in shown:
+                    artist.set_visible(False)
+                try:
+                    canvas.draw()
+                finally:
+                    for artist in shown:
+                        artist.set_visible(True)
                 self._background = canvas.copy_from_bbox(self.figure.bbox) if self.dynamic else None
                 self.full_redraws += 1
                 if key is not None and self._background is not None:
@@ -214,6 +225,14 @@ class Explorer:
         from IPython.display import display
 
         display(self.ui)
+
+
+def _root_figure(artist: Artist):
+    """The figure an artist is drawn in (`get_figure(root=True)` from matplotlib 3.10 on; `.figure` before)."""
+    try:
+        return artist.get_figure(root=True)
+    except TypeError:  # matplotlib < 3.10: no `root`, and `.figure` is the root figure
+        return artist.figure
 
 
 def _plain_log_ticks(figure: Figure) -> None:
