@@ -205,3 +205,23 @@ def test_no_text_runs_off_the_figure(style):
                 assert inside, f"{key} ({style} style): {text.get_text()!r} runs off the figure ({extent} vs {box})"
     finally:
         use_style(before)
+
+
+def test_prepare_backgrounds_draws_each_option_once():
+    fig, ax = new_figure()
+    (line,) = ax.plot([0.2, 0.8], [0.5, 1])
+
+    def draw(scale, slope):
+        line.set_ydata([0.5, 0.5 + slope])
+        if ax.get_ylim() != (0, scale):
+            ax.set_ylim(0, scale)
+
+    controls = {"scale": widgets.Dropdown(options=[2, 5, 20]), "slope": widgets.IntSlider(value=1, max=3)}
+    explorer = Explorer("demo", controls, fig, draw, dynamic=[line], background_key=lambda scale, **_: scale)
+    explorer.prepare_backgrounds("scale")
+    assert explorer.full_redraws == 3 and explorer.values["scale"] == 2
+    for value in (20, 5, 2):
+        explorer.controls["scale"].value = value
+    assert explorer.full_redraws == 3
+    with pytest.raises(ValueError, match="control"):
+        explorer.prepare_backgrounds("slope")

@@ -195,9 +195,11 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
     # dynamic: what an activation change redraws (map, boundary, title), and the points that lie on the map;
     # background_key: the axes' range follows the data set alone, so each data set's picture is kept
     dynamic = [mesh, points, *boundaries.values(), ax.title]
-    return Explorer(
+    explorer = Explorer(
         "decision-boundary", controls, fig, draw, dynamic=dynamic, background_key=lambda dataset, **_: dataset
     )
+    explorer.prepare_backgrounds("dataset")  # each data set's picture drawn now: the first switch is quick too
+    return explorer
 
 
 # ---------------------------------------------------------------- gradients through depth

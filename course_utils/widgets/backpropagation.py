@@ -524,6 +524,8 @@ def make_backprop_stepper(expression: str = "neuron", step: int = 0):
         dynamic += [*drawing.boxes, *drawing.texts, *drawing.edge_arrows]
     controls = {"step": step_slider, "expression": menu}
     # background_key: each expression's graph is a static picture of its own, kept once drawn
-    return Explorer(
+    explorer = Explorer(
         "backprop-stepper", controls, fig, draw, dynamic=dynamic, background_key=lambda expression, **_: expression
     )
+    explorer.prepare_backgrounds("expression")  # each expression's picture drawn now: the first switch is quick too
+    return explorer

@@ -263,6 +263,8 @@ def make_depth_histograms(
     dynamic = [*fills, *lines, ax_hist.yaxis, ax_hist.spines["left"], ax_hist.title]
     dynamic += [plain_line, bn_line, unit_line, std_legend, ax_std.spines["bottom"]]
     # background_key: the x range and label follow the activation alone, so each one's picture is kept
-    return Explorer(
+    explorer = Explorer(
         "depth-histograms", controls, fig, draw, dynamic=dynamic, background_key=lambda activation, **_: activation
     )
+    explorer.prepare_backgrounds("activation")  # each activation's picture drawn now: the first switch is quick too
+    return explorer

@@ -207,6 +207,21 @@ class Explorer:
                 self.controls[key].value = value
         self.refresh()
 
+    def prepare_backgrounds(self, control: str) -> None:
+        """Draw now the static picture for every option of `control` (a dropdown switching between a
+        few, named by `background_key`), so that the first switch to each is as quick as the rest."""
+        if self._background_key is None:
+            raise ValueError("Explorer.prepare_backgrounds: needs a background_key")
+        if control not in self.controls or not hasattr(self.controls[control], "options"):
+            raise ValueError(f"Explorer.prepare_backgrounds: control must name a control with options, got {control!r}")
+        widget = self.controls[control]
+        original = widget.value
+        for option in widget.options:
+            value = option[1] if isinstance(option, tuple) else option
+            if value != original:
+                self.set(**{control: value})
+        self.set(**{control: original})
+
     @contextlib.contextmanager
     def _hold(self):
         self._held = True

@@ -313,4 +313,8 @@ def make_optimizer_race(
     dynamic = [*finals, *paths.values(), *heads.values(), *curves.values()]
     dynamic += [marker for _, _, goal, start in backgrounds.values() for marker in (goal, start)]
     # background_key: each surface's static picture (contours, limits, title) is drawn once and kept
-    return Explorer("optimizer-race", controls, fig, draw, dynamic=dynamic, background_key=lambda surface, **_: surface)
+    explorer = Explorer(
+        "optimizer-race", controls, fig, draw, dynamic=dynamic, background_key=lambda surface, **_: surface
+    )
+    explorer.prepare_backgrounds("surface")  # each surface's picture drawn now: the first switch is quick too
+    return explorer
