@@ -41,6 +41,11 @@ def tiny_config(**overrides) -> CapstoneConfig:
     return CapstoneConfig.for_device("cpu", **{**TINY, **overrides})
 
 
+# A pre-training run small enough for a test, on the CPU also where a GPU is present (the checks are the CPU's)
+TINY_CPU_RUN = ("--preset", "cpu", "--device", "cpu", "--n-chars", "20000", "--max-steps", "6", "--batch-size", "8",
+                "--quiet")
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "course_utils.capstone", *args],
@@ -293,23 +298,13 @@ def test_all_writes_results_json(tmp_path):
         "all",
         "--out",
         str(tmp_path),
-        "--preset",
-        "cpu",
-        "--device",
-        "cpu",  # also on a machine with a GPU: the checks below are the CPU's
-        "--n-chars",
-        "20000",
-        "--max-steps",
-        "6",
-        "--batch-size",
-        "8",
+        *TINY_CPU_RUN,
         "--labels",
         "4,8",
         "--seeds",
         "1",
         "--finetune-steps",
         "3",
-        "--quiet",
     )
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "results.json").read_text())
@@ -451,20 +446,7 @@ def test_save_checkpoint_of_a_foreign_model_is_refused_for_finetuning(tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
-    common = [
-        "pretrain",
-        "--preset",
-        "cpu",
-        "--device",
-        "cpu",
-        "--n-chars",
-        "20000",
-        "--max-steps",
-        "6",
-        "--batch-size",
-        "8",
-        "--quiet",
-    ]
+    common = ["pretrain", *TINY_CPU_RUN]
     one = run_cli(*common, "--out", str(tmp_path / "one"), "--micro-batch-size", "4")
     assert one.returncode == 0, one.stderr
     two = subprocess.run(

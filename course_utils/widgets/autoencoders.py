@@ -229,24 +229,16 @@ def make_latent_explorer(epochs: int = 40, seed: int = 0) -> Explorer:
         return float(np.round((high[i] - low[i]) / 100, 3))
 
     controls = {
-        "z1": widgets.FloatSlider(
-            value=float(start[0]),
-            min=float(low[0]),
-            max=float(high[0]),
-            step=step(0),
-            description="z1",
+        f"z{i + 1}": widgets.FloatSlider(
+            value=float(start[i]),
+            min=float(low[i]),
+            max=float(high[i]),
+            step=step(i),
+            description=f"z{i + 1}",
             readout_format=".2f",
             continuous_update=True,
-        ),
-        "z2": widgets.FloatSlider(
-            value=float(start[1]),
-            min=float(low[1]),
-            max=float(high[1]),
-            step=step(1),
-            description="z2",
-            readout_format=".2f",
-            continuous_update=True,
-        ),
+        )
+        for i in range(2)
     }
 
     def draw(z1: float, z2: float) -> str:

@@ -12,7 +12,6 @@ builds the `Explorer`.
 
 from __future__ import annotations
 
-import contextlib
 from functools import lru_cache
 
 import ipywidgets as widgets
@@ -23,6 +22,7 @@ import torch
 from course_utils.activations import get_activation
 from course_utils.layers.batchnorm import BatchNorm1d
 from course_utils.plotting import PALETTE, label, new_figure
+from course_utils.repro import single_thread
 from course_utils.widgets.explorer import Explorer
 
 DEPTH_ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
@@ -42,18 +42,6 @@ def _raw_network(width: int, batch_size: int, seed: int) -> tuple[torch.Tensor, 
     x = torch.randn(batch_size, width, generator=g)
     weights = torch.randn(MAX_DEPTH, width, width, generator=g)
     return x, weights
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Run small tensor maths on one thread: on a busy machine, handing (256, 128) matmuls to a
-    second thread costs far more than it saves."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _saturation(name: str, h: torch.Tensor) -> float:
@@ -121,7 +109,7 @@ def compute_depth_histograms(
     saturated = np.zeros(depth)
     beyond = np.zeros(depth)
     h = x
-    with _one_thread():
+    with single_thread():  # small (256, 128) matmuls: a second thread costs more than it saves
         for layer in range(depth):
             z = h @ (raw[layer] * (weight_scale / width**0.5))  # (B, width)
             if bn is not None:

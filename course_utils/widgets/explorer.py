@@ -214,12 +214,9 @@ class Explorer:
             raise ValueError("Explorer.prepare_backgrounds: needs a background_key")
         if control not in self.controls or not hasattr(self.controls[control], "options"):
             raise ValueError(f"Explorer.prepare_backgrounds: control must name a control with options, got {control!r}")
-        widget = self.controls[control]
-        original = widget.value
-        for option in widget.options:
-            value = option[1] if isinstance(option, tuple) else option
-            if value != original:
-                self.set(**{control: value})
+        original = self.controls[control].value
+        for value in alternative_values(self.controls[control], count=len(self.controls[control].options)):
+            self.set(**{control: value})
         self.set(**{control: original})
 
     @contextlib.contextmanager
