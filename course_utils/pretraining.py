@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from course_utils.layers.adapters import add_adapters, add_lora, count_parameters, freeze
 from course_utils.models.gpt import GPTConfig, TinyGPT
+from course_utils.paths import DATA_DIR
 from course_utils.text import (
     CausalLMDataset,
     ClassificationDataset,
@@ -41,7 +42,6 @@ from course_utils.text import (
     tokenizer_from_dict,
 )
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 CHECKPOINT_FORMAT = "course_utils.TinyGPT/1"
 SCHEDULES = ("cosine", "constant")
 METHODS = ("scratch", "linear_probe", "adapter", "lora", "full")

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+from course_utils.paths import NOTEBOOKS_DIR
+
 # Where the course is published. Assumed until the repository exists: the Colab links and the Colab
 # set-up cell of every notebook are made from these two (tools/normalize_notebooks.py).
 REPOSITORY = "https://github.com/dl-one-term/deep-learning-one-term"
