@@ -1,18 +1,22 @@
 """A scalar autograd engine: every number remembers how it was made, so gradients can flow back.
 
-In the spirit of Karpathy's micrograd. A `Value` holds one float (`data`), its gradient (`grad`),
-the Values it was computed from (`_prev`, its children in the graph), the operation that made it
-(`op`) and the local derivative of its result with respect to each child (`_local_grads`),
-computed during the forward pass. `backward()` then applies the chain rule once per node in
-reverse topological order:
+In the spirit of Karpathy's micrograd. The lesson, `Value` and `topological_order` in the first
+block below, is the same text as the `mechanism` cell of notebook 02 (`tests/test_mechanism_cells.py`
+keeps them identical): a `Value` holds one float (`data`), its gradient (`grad`), the Values it was
+computed from (`_prev`), the operation that made it (`op`) and the local derivative of its result
+with respect to each child (`_local_grads`), computed during the forward pass. `backward()` applies
+the chain rule once per edge, in reverse topological order:
 
     child.grad += local_grad * node.grad
 
 Gradients *accumulate* (`+=`): a node used twice (`a * a`, `a + a`) receives one contribution
 per use, and leaves keep adding up across `backward()` calls until you reset them, as in PyTorch.
 
-On top of `Value`: `numerical_gradient` (central differences, the slow way to check it) and a
-tiny `MLP` made of `Neuron`s, with `parameters()` and `zero_grad()` named as in PyTorch.
+Below the lesson, the public `Value` is a subclass that adds what a learner need not read: argument
+checks with clear errors, PyTorch's conventions at the edges (the slope of x**0.5 at 0, a sigmoid that
+never overflows) and a readable repr. Then `numerical_gradient` (central differences, the slow way to
+check a gradient) and a tiny `MLP` made of `Neuron`s, with `parameters()` and `zero_grad()` named as
+in PyTorch.
 """
 
 from __future__ import annotations
@@ -21,6 +25,105 @@ import math
 import numbers
 import random
 from collections.abc import Callable, Sequence
+
+
+# ---- the lesson: the same lines as notebook 02's mechanism cell ----
+class Value:
+    """One number in a computation graph, with the gradient of the output with respect to it."""
+
+    def __init__(self, data, children=(), op="", local_grads=(), label=""):
+        self.data = data  # the number
+        self.grad = 0.0  # d(output)/d(self), filled in by backward()
+        self._prev = tuple(children)  # the Values this one was computed from (a tuple: `a * a` lists `a` twice)
+        self._local_grads = tuple(local_grads)  # d(self)/d(child) for each child, known after the forward pass
+        self.op = op  # the operation that made it, e.g. "*" (for drawings)
+        self.label = label  # an optional name, e.g. "w1" (for drawings)
+
+    # Each operation returns a new Value that records its inputs and its local derivatives.
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)  # a plain number becomes a constant
+        return Value(self.data + other.data, (self, other), "+", (1.0, 1.0))
+
+    def __sub__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data - other.data, (self, other), "-", (1.0, -1.0))
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data * other.data, (self, other), "*", (other.data, self.data))
+
+    def __truediv__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        a, b = self.data, other.data
+        return Value(a / b, (self, other), "/", (1 / b, -a / b**2))
+
+    def __pow__(self, n):  # n is a constant number, not a Value
+        return Value(self.data**n, (self,), f"**{n:g}", (n * self.data ** (n - 1),))
+
+    def __neg__(self):
+        return self * -1
+
+    # Python calls these for `2 + v`, `2 - v`, `2 * v` and `2 / v`.
+    def __radd__(self, other):
+        return Value(other) + self
+
+    def __rsub__(self, other):
+        return Value(other) - self
+
+    def __rmul__(self, other):
+        return Value(other) * self
+
+    def __rtruediv__(self, other):
+        return Value(other) / self
+
+    def tanh(self):
+        t = math.tanh(self.data)
+        return Value(t, (self,), "tanh", (1 - t**2,))
+
+    def sigmoid(self):
+        s = 1 / (1 + math.exp(-self.data))
+        return Value(s, (self,), "sigmoid", (s * (1 - s),))
+
+    def relu(self):  # the slope at exactly 0 is taken as 0, as in PyTorch
+        return Value(max(0.0, self.data), (self,), "relu", (1.0 if self.data > 0 else 0.0,))
+
+    def exp(self):
+        e = math.exp(self.data)
+        return Value(e, (self,), "exp", (e,))
+
+    def log(self):
+        return Value(math.log(self.data), (self,), "log", (1 / self.data,))
+
+    def backward(self, grad=1.0):
+        """Add d(self)/d(node) * grad to the .grad of every Value that self depends on."""
+        order = topological_order(self)
+        for node in order:
+            if node._prev:
+                node.grad = 0.0  # results start from zero on every call; leaves accumulate, as in PyTorch
+        self.grad += grad  # d(self)/d(self) = 1, times the gradient we start from
+        for node in reversed(order):  # each node after every node that uses it, so its grad is complete
+            for child, local in zip(node._prev, node._local_grads):
+                child.grad += local * node.grad  # the chain rule; += because a value may be used more than once
+
+
+def topological_order(root):
+    """Every Value that root depends on, each after the Values it was computed from (root last)."""
+    order, visited = [], set()
+    stack = [(root, False)]  # depth-first search with a stack, not recursion: deep graphs are fine
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)  # all its children are already in the order
+        elif node not in visited:
+            visited.add(node)
+            stack.append((node, True))  # come back to this node once its children are done
+            for child in reversed(node._prev):
+                stack.append((child, False))
+    return order
+
+
+# ---- the public engine: the lesson above, plus checks, edge cases and a repr ----
+_LessonValue, _lesson_topological_order = Value, topological_order
 
 
 def _as_float(x, who: str) -> float:
@@ -34,14 +137,27 @@ def _as_float(x, who: str) -> float:
     return float(x)
 
 
-class Value:
-    """One scalar in a computation graph, with its gradient."""
+def _is_value(x) -> bool:
+    """True for a Value of this module or of the notebook's own copy of the engine (same attributes)."""
+    return isinstance(x, _LessonValue) or (hasattr(x, "_prev") and hasattr(x, "_local_grads") and hasattr(x, "data"))
 
-    __slots__ = ("data", "grad", "_prev", "_local_grads", "op", "label")  # less memory, faster access
 
-    def __init__(
-        self, data, children: Sequence[Value] = (), op: str = "", local_grads: Sequence[float] = (), label: str = ""
-    ):
+def _operand(other, op: str):
+    """`other` if it can take part in `value <op> other` (a Value, int or float), else a TypeError."""
+    if _is_value(other) or (isinstance(other, numbers.Real) and not isinstance(other, bool)):
+        return other
+    raise TypeError(f"Value {op} other: other must be a Value, int or float, got {type(other).__name__} {other!r}")
+
+
+def _nonzero_divisor(other) -> None:
+    if (other.data if _is_value(other) else other) == 0:
+        raise ValueError("Value: division by zero (the divisor's data is 0)")
+
+
+class Value(_LessonValue):
+    """One scalar in a computation graph, with its gradient (the lesson's class, with checked arguments)."""
+
+    def __init__(self, data, children: Sequence = (), op: str = "", local_grads: Sequence[float] = (), label: str = ""):
         """
         Args:
             data: the number (int or float).
@@ -50,70 +166,50 @@ class Value:
             local_grads: d(self)/d(child) for each child, in the same order as `children`.
             label: an optional name, e.g. "w1", shown in graph drawings.
         """
-        self.data = _as_float(data, "Value: data")
-        children = tuple(children)
-        local_grads = tuple(local_grads)
-        if not all(isinstance(c, Value) for c in children):
-            raise TypeError("Value: children must all be Values")
-        if len(local_grads) != len(children):
-            raise ValueError(
-                f"Value: local_grads must have one entry per child ({len(children)}), got {len(local_grads)}"
-            )
-        self.grad = 0.0
-        self._prev = children  # a tuple, not a set: `a * a` has the child `a` twice, and each use counts
-        self._local_grads = tuple(_as_float(g, "Value: each local_grad") for g in local_grads)
-        self.op = op
-        self.label = label
-
-    @classmethod
-    def _result(cls, data: float, children: tuple, op: str, local_grads: tuple) -> Value:
-        # Operations build their outputs here, skipping __init__'s checks: their inputs are known to be
-        # good, and a training step makes hundreds of thousands of Values.
-        out = cls.__new__(cls)
-        out.data, out.grad, out._prev, out._local_grads, out.op, out.label = data, 0.0, children, local_grads, op, ""
-        return out
+        data = _as_float(data, "Value: data")
+        if children or local_grads:
+            children, local_grads = tuple(children), tuple(local_grads)
+            if not all(_is_value(c) for c in children):
+                raise TypeError("Value: children must all be Values")
+            if len(local_grads) != len(children):
+                raise ValueError(
+                    f"Value: local_grads must have one entry per child ({len(children)}), got {len(local_grads)}"
+                )
+            local_grads = tuple(_as_float(g, "Value: each local_grad") for g in local_grads)
+        super().__init__(data, children, op, local_grads, label)
 
     def __repr__(self) -> str:
         name = f"{self.label}, " if self.label else ""
         return f"Value({name}data={self.data:.6g}, grad={self.grad:.6g})"
 
-    # ---- arithmetic: each op returns a new Value and records its local derivatives ----
-
-    @staticmethod
-    def _lift(other, op: str) -> Value:
-        # Plain numbers become constant leaves, so `2 * v` and `v + 1` work.
-        if isinstance(other, Value):
-            return other
-        if isinstance(other, bool) or not isinstance(other, numbers.Real):
-            raise TypeError(
-                f"Value {op} other: other must be a Value, int or float, got {type(other).__name__} {other!r}"
-            )
-        return Value(other)
-
     def __add__(self, other) -> Value:
-        other = self._lift(other, "+")
-        return Value._result(self.data + other.data, (self, other), "+", (1.0, 1.0))
-
-    def __mul__(self, other) -> Value:
-        other = self._lift(other, "*")
-        return Value._result(self.data * other.data, (self, other), "*", (other.data, self.data))
+        return super().__add__(_operand(other, "+"))
 
     def __sub__(self, other) -> Value:
-        other = self._lift(other, "-")
-        return Value._result(self.data - other.data, (self, other), "-", (1.0, -1.0))
+        return super().__sub__(_operand(other, "-"))
+
+    def __mul__(self, other) -> Value:
+        return super().__mul__(_operand(other, "*"))
 
     def __truediv__(self, other) -> Value:
-        other = self._lift(other, "/")
-        if other.data == 0:
-            raise ValueError("Value: division by zero (the divisor's data is 0)")
-        b = other.data
-        return Value._result(self.data / b, (self, other), "/", (1.0 / b, -self.data / b**2))
+        _nonzero_divisor(_operand(other, "/"))
+        return super().__truediv__(other)
 
-    def __neg__(self) -> Value:
-        return Value._result(-self.data, (self,), "neg", (-1.0,))
+    def __radd__(self, other) -> Value:
+        return super().__radd__(_operand(other, "+"))
+
+    def __rsub__(self, other) -> Value:
+        return super().__rsub__(_operand(other, "-"))
+
+    def __rmul__(self, other) -> Value:
+        return super().__rmul__(_operand(other, "*"))
+
+    def __rtruediv__(self, other) -> Value:
+        _nonzero_divisor(self)
+        return super().__rtruediv__(_operand(other, "/"))
 
     def __pow__(self, exponent) -> Value:
-        if isinstance(exponent, Value):
+        if _is_value(exponent):
             raise TypeError(
                 "Value ** exponent: the exponent must be an int or float constant, got a Value; "
                 "for x ** y with y a Value write (y * x.log()).exp()"
@@ -124,55 +220,26 @@ class Value:
             raise ValueError(f"Value ** {exponent!r}: 0 cannot be raised to a negative power")
         if x < 0 and not n.is_integer():
             raise ValueError(f"Value ** {exponent!r}: a negative base ({x:.6g}) needs an integer exponent")
-        if n == 0:
-            local = 0.0  # x**0 is the constant 1
-        elif x == 0 and n < 1:
-            local = math.inf  # the slope of x**0.5 at 0 is infinite; PyTorch says inf too
-        else:
-            local = n * x ** (n - 1)
-        return Value._result(x**n, (self,), f"**{exponent:g}", (local,))
-
-    # Reflected versions: Python calls these for `2 + v`, `2 * v`, `1 - v`, `3 / v`.
-    def __radd__(self, other) -> Value:
-        return self._lift(other, "+") + self
-
-    def __rmul__(self, other) -> Value:
-        return self._lift(other, "*") * self
-
-    def __rsub__(self, other) -> Value:
-        return self._lift(other, "-") - self
-
-    def __rtruediv__(self, other) -> Value:
-        return self._lift(other, "/") / self
-
-    # ---- functions of one Value ----
-
-    def tanh(self) -> Value:
-        t = math.tanh(self.data)
-        return Value._result(t, (self,), "tanh", (1.0 - t * t,))
-
-    def relu(self) -> Value:
-        # At exactly 0 the slope is taken as 0, the same convention as PyTorch.
-        return Value._result(max(0.0, self.data), (self,), "relu", (1.0 if self.data > 0 else 0.0,))
+        if n == 0 or (x == 0 and n < 1):  # x**0 is the constant 1; the slope of x**0.5 at 0 is inf (PyTorch too)
+            return Value(x**n, (self,), f"**{n:g}", (0.0 if n == 0 else math.inf,))
+        return super().__pow__(n)
 
     def sigmoid(self) -> Value:
-        x = self.data
-        # exp(-|x|) never overflows; the two branches are the same function rearranged.
-        s = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-        return Value._result(s, (self,), "sigmoid", (s * (1.0 - s),))
+        if self.data >= 0:
+            return super().sigmoid()
+        e = math.exp(self.data)  # the same function as 1 / (1 + exp(-x)), without overflow for very negative x
+        s = e / (1 + e)
+        return Value(s, (self,), "sigmoid", (s * (1 - s),))
 
     def exp(self) -> Value:
         if self.data > 709.78:  # math.exp overflows past log(largest float)
             raise ValueError(f"Value.exp: exp({self.data:.6g}) overflows a float (input must be <= 709.78)")
-        e = math.exp(self.data)
-        return Value._result(e, (self,), "exp", (e,))
+        return super().exp()
 
     def log(self) -> Value:
         if self.data <= 0:
             raise ValueError(f"Value.log: input must be > 0, got {self.data:.6g}")
-        return Value._result(math.log(self.data), (self,), "log", (1.0 / self.data,))
-
-    # ---- the backward pass ----
+        return super().log()
 
     def backward(self, grad: float = 1.0) -> None:
         """Add d(self)/d(node) * `grad` to `.grad` of every node this Value depends on.
@@ -183,45 +250,21 @@ class Value:
         Intermediate nodes' gradients are recomputed from zero on each call; leaves (inputs and
         parameters) accumulate across calls, as in PyTorch: reset them before the next step.
         """
-        grad = _as_float(grad, "Value.backward: grad")
-        order = topological_order(self)
-        for node in order:
-            if node._prev:
-                node.grad = 0.0
-        self.grad += grad
-        for node in reversed(order):  # every node after all the nodes that use it
-            for child, local in zip(node._prev, node._local_grads):
-                child.grad += local * node.grad  # the chain rule, summed over every use
+        super().backward(_as_float(grad, "Value.backward: grad"))
 
 
 def topological_order(root: Value) -> list[Value]:
     """Every Value that `root` depends on, each after its children (inputs first, `root` last).
 
     Args:
-        root: the output Value.
+        root: the output Value (of this module, or of notebook 02's own copy of the engine).
 
     Returns:
         A list of distinct Values; reversed, it is the order in which `backward` visits them.
     """
-    if not isinstance(root, Value):
+    if not _is_value(root):
         raise TypeError(f"topological_order: root must be a Value, got {type(root).__name__}")
-    order: list[Value] = []
-    visited: set[int] = set()
-    # Depth-first search with an explicit stack (deep graphs would overflow Python's recursion limit).
-    stack: list[tuple[Value, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for child in reversed(node._prev):  # reversed so the first child is visited first
-            if id(child) not in visited:
-                stack.append((child, False))
-    return order
+    return _lesson_topological_order(root)
 
 
 def numerical_gradient(f: Callable[[list[float]], float], xs: Sequence[float], eps: float = 1e-6) -> list[float]:
@@ -261,15 +304,26 @@ _ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
 class Neuron:
     """activation(w . x + b) for one output."""
 
-    def __init__(self, n_inputs: int, activation: str = "tanh", rng: random.Random | None = None):
+    def __init__(
+        self, n_inputs: int, activation: str = "tanh", rng: random.Random | None = None, value_class: type = Value
+    ):
+        """
+        Args:
+            n_inputs: number of inputs.
+            activation: "tanh", "relu", "sigmoid" or "identity".
+            rng: the random generator for the weights (default: a fresh one seeded with 0).
+            value_class: the class of the weights: this module's `Value`, or notebook 02's own engine.
+        """
         if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or n_inputs < 1:
             raise ValueError(f"Neuron: n_inputs must be a positive int, got {n_inputs!r}")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"Neuron: activation must be one of {_ACTIVATIONS}, got {activation!r}")
+        if not isinstance(value_class, type) or not _is_value(value_class(0.0)):
+            raise TypeError(f"Neuron: value_class must be a Value class, got {value_class!r}")
         rng = rng or random.Random(0)
         bound = 1 / math.sqrt(n_inputs)  # the same uniform range as torch.nn.Linear's default
-        self.w = [Value(rng.uniform(-bound, bound), label="w") for _ in range(n_inputs)]
-        self.b = Value(rng.uniform(-bound, bound), label="b")
+        self.w = [value_class(rng.uniform(-bound, bound), label="w") for _ in range(n_inputs)]
+        self.b = value_class(rng.uniform(-bound, bound), label="b")
         self.activation = activation
 
     def __call__(self, x: Sequence) -> Value:
@@ -287,13 +341,22 @@ class Neuron:
 class MLP:
     """Fully connected layers of Neurons; the last layer has no activation (it outputs scores)."""
 
-    def __init__(self, n_inputs: int, layer_sizes: Sequence[int], activation: str = "tanh", seed: int = 0):
+    def __init__(
+        self,
+        n_inputs: int,
+        layer_sizes: Sequence[int],
+        activation: str = "tanh",
+        seed: int = 0,
+        value_class: type = Value,
+    ):
         """
         Args:
             n_inputs: number of input numbers.
             layer_sizes: widths of each layer, the last one being the output size, e.g. (8, 8, 1).
             activation: "tanh", "relu", "sigmoid" or "identity", used after every layer but the last.
             seed: seeds the weights' own random generator (the global seed is not touched).
+            value_class: the class of the parameters: this module's `Value` (the default), or the
+                `Value` a notebook defines itself, so that the network runs on that engine.
         """
         sizes = list(layer_sizes)
         if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
@@ -302,7 +365,10 @@ class MLP:
         self.activation = activation
         widths = [n_inputs, *sizes]
         self.layers = [
-            [Neuron(widths[i], activation if i < len(sizes) - 1 else "identity", rng) for _ in range(widths[i + 1])]
+            [
+                Neuron(widths[i], activation if i < len(sizes) - 1 else "identity", rng, value_class)
+                for _ in range(widths[i + 1])
+            ]
             for i in range(len(sizes))
         ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -409,3 +410,78 @@ def test_stepper_controls_change_the_picture_and_fit_the_slider():
     assert "Step" in explorer.caption.value
     with pytest.raises(ValueError, match="expression"):
         make_backprop_stepper(expression="nope")
+
+
+# ---------------------------------------------------------------- the lesson's lines on their own
+def _lesson_engine():
+    """A fresh copy of the lesson block of autograd.py, run on its own as notebook 02's mechanism cell is."""
+    import course_utils.autograd as autograd
+
+    source = Path(autograd.__file__).read_text()
+    lesson = source.split("# ---- the lesson: the same lines as notebook 02's mechanism cell ----\n")[1]
+    namespace = {"math": math}
+    exec(lesson.split("\n# ---- the public engine")[0], namespace)
+    return namespace["Value"], namespace["topological_order"]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_lesson_lines_alone_match_torch(seed):
+    LessonValue, _ = _lesson_engine()
+    leaves, program = _random_program(2000 + seed)
+    values = [LessonValue(x) for x in leaves]
+    out = _run(program, values)
+    out.backward()
+    tensors = [_t(x) for x in leaves]
+    _run(program, tensors).backward()
+    assert type(out) is LessonValue
+    for v, t in zip(values[: len(leaves)], tensors):
+        expected = 0.0 if t.grad is None else t.grad.item()
+        assert math.isclose(v.grad, expected, rel_tol=RTOL, abs_tol=ATOL)
+
+
+def test_the_lesson_lines_handle_deep_graphs_reuse_and_repeated_backward():
+    LessonValue, lesson_order = _lesson_engine()
+    x = LessonValue(0.5)
+    y = x
+    for _ in range(5000):  # far deeper than Python's recursion limit
+        y = y * 1.0001 + 0.0
+    y.backward()
+    assert math.isclose(x.grad, 1.0001**5000, rel_tol=1e-9)
+    a, b = LessonValue(2.0), LessonValue(-1.0)
+    out = a * b + a
+    out.backward()
+    out.backward()  # intermediate results restart from zero; leaves accumulate
+    assert (a.grad, b.grad) == (0.0, 4.0)
+    assert lesson_order(out)[-1] is out
+
+
+def test_public_value_is_the_lesson_class_with_checks():
+    from course_utils.autograd import _LessonValue
+
+    v = Value(2.0) * 3 + 1
+    assert isinstance(v, Value) and isinstance(v, _LessonValue) and type(v) is Value
+    assert type(-v) is Value and type(2 / v) is Value and type(v**2) is Value
+
+
+def test_mlp_runs_on_a_notebooks_own_engine_with_the_same_numbers():
+    LessonValue, _ = _lesson_engine()
+    ours, public = MLP(2, [4, 3, 1], seed=2, value_class=LessonValue), MLP(2, [4, 3, 1], seed=2)
+    for net in (ours, public):
+        loss = sum(((net(x) - 1.0) ** 2 for x in ([0.2, -0.4], [1.0, 0.5])), 0.0)
+        loss.backward()
+    assert all(type(p) is LessonValue for p in ours.parameters())
+    assert [p.grad for p in ours.parameters()] == [p.grad for p in public.parameters()]
+    with pytest.raises(TypeError, match="value_class"):
+        MLP(2, [3, 1], value_class=float)
+
+
+def test_graph_functions_accept_a_notebooks_own_engine():
+    LessonValue, _ = _lesson_engine()
+    a, b = LessonValue(2.0, label="a"), LessonValue(-3.0, label="b")
+    f = a * b + a**2
+    f.backward()
+    assert topological_order(f)[-1] is f
+    texts = [t.get_text() for t in draw_graph(f).texts]
+    assert any(t.startswith("a\n") and "grad 1.0000" in t for t in texts)  # df/da = b + 2a = 1
+    layout, steps = compute_backprop_steps(f)
+    assert steps[-1].grads[-1] == 1.0

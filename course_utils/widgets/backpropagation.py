@@ -17,7 +17,7 @@ import ipywidgets as widgets
 from matplotlib.axes import Axes
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
-from course_utils.autograd import Value, topological_order
+from course_utils.autograd import Value, _is_value, topological_order
 from course_utils.plotting import PALETTE, new_figure
 
 # Geometry in data units; the figure is sized so that one unit is about 0.9 inch.
@@ -226,13 +226,13 @@ def draw_graph(
     Returns:
         The Axes drawn into.
     """
-    if not isinstance(root, Value):
+    if not _is_value(root):
         raise TypeError(f"draw_graph: root must be a Value, got {type(root).__name__}")
     layout = compute_layout(root)
     if ax is None:
         xmin, xmax, ymin, ymax = layout.extent
         _, ax = new_figure(width=(xmax - xmin) * _INCH_PER_UNIT + 0.3, height=(ymax - ymin) * _INCH_PER_UNIT + 0.5)
-    if isinstance(highlight, Value):
+    if _is_value(highlight):
         highlight = [highlight]
     wanted = {id(v) for v in (highlight or [])}
     drawing = GraphDrawing(layout, ax)
@@ -357,7 +357,7 @@ def compute_backprop_steps(root: Value | str) -> tuple[GraphLayout, list[Step]]:
     """
     if isinstance(root, str):
         root = build_expression(root)
-    if not isinstance(root, Value):
+    if not _is_value(root):
         raise TypeError(
             f"compute_backprop_steps: root must be a Value or an expression name, got {type(root).__name__}"
         )
