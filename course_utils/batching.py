@@ -1,8 +1,12 @@
 """Batch size in code: how an epoch is cut into mini-batches, how noisy their gradients are, what they cost.
 
 Read top to bottom:
-- `check_batch_size`, `batch_size_options`, `steps_per_epoch`, `epoch_batches`: an epoch of N
-  examples, shuffled and cut into batches of B (the last one may be smaller).
+- The lesson's lines, taught in editable cells of notebook 03 and kept identical by a test:
+  `shuffled_batches`, `minibatch_gradient` and `sgd_steps` (an epoch of mini-batches, the gradient
+  estimate of one batch, the mini-batch SGD loop), and `gradient_noise_scale` (B_noise = tr(Sigma)/|g|^2,
+  McCandlish et al., 2018).
+- `check_batch_size`, `batch_size_options`, `steps_per_epoch`, `epoch_batches`: the same, with their
+  arguments checked; an epoch of N examples has ceil(N / B) steps (the last batch may be smaller).
 - `minibatch_mean_variance`: the 1/B law, exactly, with the finite-population correction that
   sampling without replacement brings.
 - `linear_scaled_lr`: the linear learning-rate scaling rule, with gradual warm-up (Goyal et al., 2017).
@@ -10,7 +14,9 @@ Read top to bottom:
   batch and per example. A batch-size study trains dozens of small runs; without autograd's
   bookkeeping a step is several times faster, and per-example gradients come for free.
 - `train_sgd`: mini-batch SGD that records the full training loss at log-spaced steps, so runs with
-  very different step counts can be compared per step and per example seen.
+  very different step counts can be compared per step and per example seen; `steps_to_reach`: the
+  exact number of steps a run needs to reach a target loss.
+- `top_hessian_eigenvalue`: the sharpest curvature of the loss, whose 2/lambda bounds a stable step.
 - `time_per_epoch`, `saved_activation_bytes`: what a batch size costs in time and memory, measured.
 """
 
@@ -26,6 +32,37 @@ from torch import nn
 from torch.nn import functional as F
 
 from course_utils.repro import single_thread
+
+# ---------------------------------------------------------------- the lesson's lines (notebook 03's mechanism cells)
+
+
+def shuffled_batches(n, batch_size, generator=None):
+    """One epoch of mini-batches: the n example indices in a random order, cut into chunks of B."""
+    order = torch.randperm(n, generator=generator)  # (n,): every example exactly once
+    return list(order.split(batch_size))  # ceil(n / B) batches; the last holds the n mod B leftovers
+
+
+def minibatch_gradient(per_example_grads, idx):
+    """g_B, the mean of the batch's per-example gradients: an unbiased estimate of the full-batch gradient g."""
+    return per_example_grads[idx].mean(dim=0)  # (N, P) -> (P,)
+
+
+def sgd_steps(model, X, y, batch_size, lr, epochs, generator=None):
+    """Mini-batch SGD: every epoch, one step per batch; yields each batch's indices after its step."""
+    for _ in range(epochs):
+        for idx in shuffled_batches(len(X), batch_size, generator):
+            model.sgd_step(X[idx], y[idx], lr)  # w <- w - lr * g_B, g_B from this batch's mean loss
+            yield idx
+
+
+def gradient_noise_scale(per_example_grads):
+    """B_noise = tr(Sigma) / |g|^2: the batch size at which the noise of g_B is as large as g itself."""
+    g = per_example_grads.mean(dim=0)  # (P,): the full-batch gradient
+    trace_sigma = ((per_example_grads - g) ** 2).sum(dim=1).mean()  # tr(Sigma): the per-example variance
+    return (trace_sigma / (g**2).sum()).item()
+
+
+# ---------------------------------------------------------------- public entry points (arguments checked)
 
 
 def check_batch_size(batch_size: int, n: int, where: str = "") -> int:
@@ -79,8 +116,7 @@ def epoch_batches(n: int, batch_size: int, generator: torch.Generator | None = N
         A list of `steps_per_epoch(n, batch_size)` int64 tensors of indices, each of shape (B,) or shorter.
     """
     check_batch_size(batch_size, n, "epoch_batches")
-    perm = torch.randperm(n, generator=generator)  # (n,)
-    return list(perm.split(batch_size))
+    return shuffled_batches(n, batch_size, generator)
 
 
 def minibatch_mean_variance(values: torch.Tensor, batch_size: int) -> float:
@@ -200,6 +236,10 @@ class TinyTanhMLP:
         """Mean cross-entropy on (X, y), a Python float."""
         return F.cross_entropy(self.logits(X), y).item()
 
+    def accuracy(self, X: torch.Tensor, y: torch.Tensor) -> float:
+        """Share of (X, y) whose most likely class is the label, a Python float."""
+        return (self.logits(X).argmax(dim=1) == y).double().mean().item()
+
     def _forward_backward(self, X: torch.Tensor, y: torch.Tensor):
         """Hidden activations and each example's own loss gradients at the logits and hidden pre-activations."""
         h = torch.tanh(torch.addmm(self.b1, X, self.W1))  # (N, H)
@@ -278,6 +318,8 @@ class SGDRun:
     examples: list[int] = field(default_factory=list)  # examples seen at each checkpoint
     loss: list[float] = field(default_factory=list)  # full training loss at each checkpoint (nan once diverged)
     seconds: float = 0.0  # time spent in the steps themselves (checkpoints excluded)
+    held_out_loss: float = math.nan  # after the last step, on examples never trained on (when given)
+    held_out_accuracy: float = math.nan
 
     @property
     def final_loss(self) -> float:
@@ -346,15 +388,105 @@ def train_sgd(
 
     with single_thread():
         record()
-        for _ in range(epochs):
-            for idx in epoch_batches(n, batch_size, generator):
-                start = time.perf_counter()
-                model.sgd_step(X[idx], y[idx], lr)
-                run.seconds += time.perf_counter() - start
-                step, seen = step + 1, seen + len(idx)
-                if step in checkpoints and not record():
-                    return run
+        start = time.perf_counter()
+        for idx in sgd_steps(model, X, y, batch_size, lr, epochs, generator):
+            run.seconds += time.perf_counter() - start
+            step, seen = step + 1, seen + len(idx)
+            if step in checkpoints and not record():
+                return run
+            start = time.perf_counter()
     return run
+
+
+def steps_to_reach(
+    model: TinyTanhMLP,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    target: float,
+    *,
+    batch_size: int,
+    lr: float,
+    max_epochs: int = 16,
+    seed: int = 0,
+) -> int | None:
+    """Optimizer steps mini-batch SGD needs until the full training loss is first <= `target`, or None.
+
+    The loss is evaluated after every step (not at checkpoints), so step counts are exact. A run that
+    has not reached `target` within `max_epochs` epochs, or whose loss stops being finite, returns None.
+    The model is left as it was (the run trains a copy).
+
+    Args:
+        model: the starting weights; X: (N, D) inputs; y: (N,) int64 labels.
+        target: the training loss to reach.
+        batch_size: B in [1, N]; lr: the learning rate, >= 0.
+        max_epochs: the budget, in passes over the data, >= 1.
+        seed: seeds the shuffling (the same batches as `train_sgd` with this seed).
+    """
+    n = len(X)
+    if len(y) != n:
+        raise ValueError(f"steps_to_reach: X and y must have the same length, got {n} and {len(y)}")
+    check_batch_size(batch_size, n, "steps_to_reach")
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
+        raise ValueError(f"steps_to_reach: max_epochs must be a positive int, got {max_epochs!r}")
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr >= 0:
+        raise ValueError(f"steps_to_reach: lr must be a number >= 0, got {lr!r}")
+    if not isinstance(target, (int, float)) or isinstance(target, bool) or not math.isfinite(target):
+        raise ValueError(f"steps_to_reach: target must be a finite number, got {target!r}")
+    model = model.clone()
+    generator = torch.Generator().manual_seed(int(seed))
+    with single_thread():
+        if model.loss(X, y) <= target:
+            return 0
+        for step, _ in enumerate(sgd_steps(model, X, y, batch_size, lr, max_epochs, generator), start=1):
+            value = model.loss(X, y)
+            if not math.isfinite(value):
+                return None
+            if value <= target:
+                return step
+    return None
+
+
+def top_hessian_eigenvalue(
+    model: TinyTanhMLP, X: torch.Tensor, y: torch.Tensor, *, iterations: int = 100, seed: int = 0
+) -> float:
+    """The largest eigenvalue of the Hessian of the mean training loss at the model's weights.
+
+    On a quadratic, gradient descent with a step larger than 2 / lambda_max overshoots along the
+    sharpest direction by more each step: this bounds the learning rates at which training is stable
+    (notebook 04 derives it). Power iteration on Hessian-vector products, each a central difference of
+    the hand-written gradient in float64 (two gradient evaluations, no P x P matrix).
+
+    Args:
+        model: a `TinyTanhMLP`; X: (N, D) inputs; y: (N,) int64 labels.
+        iterations: power-iteration steps (>= 1).
+        seed: seeds the random starting direction.
+    """
+    if not isinstance(model, TinyTanhMLP):
+        raise TypeError(f"top_hessian_eigenvalue: model must be a TinyTanhMLP, got {type(model).__name__}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"top_hessian_eigenvalue: iterations must be a positive int, got {iterations!r}")
+    base = model.clone(torch.float64)
+    Xd = X.double()
+    flat = torch.cat([p.flatten() for p in base.parameters()])  # (P,)
+    shapes = [p.shape for p in base.parameters()]
+
+    def gradient_at(w: torch.Tensor) -> torch.Tensor:
+        shifted = TinyTanhMLP(*(t.reshape(s) for t, s in zip(w.split([s.numel() for s in shapes]), shapes)))
+        return torch.cat([g.flatten() for g in shifted.gradients(Xd, y)])
+
+    def hessian_times(v: torch.Tensor) -> torch.Tensor:
+        eps = 1e-4 / v.norm()
+        return (gradient_at(flat + eps * v) - gradient_at(flat - eps * v)) / (2 * eps)
+
+    v = torch.randn(flat.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    v /= v.norm()
+    eigenvalue = 0.0
+    with single_thread():
+        for _ in range(iterations):
+            hv = hessian_times(v)
+            eigenvalue = (v @ hv).item()  # the Rayleigh quotient
+            v = hv / hv.norm()
+    return eigenvalue
 
 
 def time_per_epoch(

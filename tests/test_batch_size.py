@@ -1,4 +1,4 @@
-"""Batch size: batching helpers against brute force and PyTorch, the widget's compute functions, the checks."""
+"""Batch size: batching helpers against brute force and PyTorch, the widget's compute functions (checks: test_exercises_batch_size)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,21 @@ from course_utils.batching import (
     batch_size_options,
     check_batch_size,
     epoch_batches,
+    gradient_noise_scale,
     linear_scaled_lr,
     log_spaced_steps,
+    minibatch_gradient,
     minibatch_mean_variance,
     saved_activation_bytes,
+    sgd_steps,
+    shuffled_batches,
     steps_per_epoch,
+    steps_to_reach,
     time_per_epoch,
+    top_hessian_eigenvalue,
     train_sgd,
 )
-from course_utils.checks import CORRECT, INCORRECT, NOT_ATTEMPTED
 from course_utils.data import make_toy_2d
-from course_utils.exercises.batch_size import check_minibatch_mean_variance, check_scaled_lr, check_steps_per_epoch
 from course_utils.repro import single_thread
 from course_utils.widgets.batch_size import (
     BatchSizeConfig,
@@ -351,12 +355,25 @@ def test_study_holds_every_batch_size_and_is_cached():
     assert all(study.seconds_per_epoch[b] > 0 for b in study.options)
     assert study.activation_bytes[64] > study.activation_bytes[1]
     assert compute_batch_size_study(SMALL) is study
+    # the held-out set: drawn with the training set, never trained on, disjoint from it
+    assert len(study.X_held_out) == SMALL.n_held_out and len(study.X) == SMALL.n_samples
+    rows = {tuple(r) for r in study.X.tolist()}
+    assert not any(tuple(r) in rows for r in study.X_held_out.tolist())
+    for run in study.runs.values():
+        assert 0 <= run.held_out_accuracy <= 1 and math.isfinite(run.held_out_loss) or run.diverged
+
+
+def test_config_rejects_a_bad_held_out_size():
+    with pytest.raises(ValueError, match="n_held_out"):
+        compute_training_curves(8, config=BatchSizeConfig(n_samples=64, n_held_out=0))
 
 
 def test_explorer_every_control_changes_the_picture():
     explorer = make_batch_size_explorer(SMALL)
     assert set(explorer.controls) == {"batch_size", "scale_lr"}
-    assert "B = 32" in explorer.caption.value
+    assert "B = 32" in explorer.caption.value and "held-out accuracy" in explorer.caption.value
+    # at most 4.6 in tall: 460 px at 100 dpi, so that controls, figure and caption fit in 600 px
+    assert explorer.figure.get_size_inches()[1] <= 4.6 + 1e-9
     png = explorer.image.value
     for key, value in (("batch_size", 2), ("scale_lr", True), ("batch_size", 64)):
         explorer.set(**{key: value})
@@ -367,62 +384,110 @@ def test_explorer_every_control_changes_the_picture():
     assert "B = 1</b>" in explorer.caption.value
 
 
-# ---------------------------------------------------------------- exercise checks
+# ---------------------------------------------------------------- the mechanism's lines
 
 
-def _steps_reference(n, batch_size):
-    return -(-n // batch_size)
+def test_shuffled_batches_is_epoch_batches_without_the_checks():
+    a = shuffled_batches(50, 7, torch.Generator().manual_seed(2))
+    b = epoch_batches(50, 7, torch.Generator().manual_seed(2))
+    assert len(a) == steps_per_epoch(50, 7) and all(torch.equal(x, z) for x, z in zip(a, b))
 
 
-def _variance_reference(values, batch_size):
-    n = len(values)
-    return values.var(unbiased=False).item() / batch_size * (n - batch_size) / (n - 1)
+def test_minibatch_gradient_is_the_batch_mean_and_matches_autograd(data64):
+    X, y = data64
+    model = TinyTanhMLP.init(2, 8, 2, seed=0, dtype=torch.float64)
+    per_example = model.per_example_gradients(X, y)
+    idx = torch.tensor([3, 17, 40, 41, 63])
+    module = model.to_module()
+    nn.functional.cross_entropy(module(X[idx]), y[idx]).backward()
+    expected = torch.cat(
+        [module[0].weight.grad.T.flatten(), module[0].bias.grad, module[2].weight.grad.T.flatten(), module[2].bias.grad]
+    )
+    torch.testing.assert_close(minibatch_gradient(per_example, idx), expected, rtol=1e-10, atol=1e-12)
 
 
-def _lr_reference(base_lr, base_batch_size, batch_size, step, warmup_steps):
-    target = base_lr * batch_size / base_batch_size
-    if warmup_steps == 0:
-        return target
-    return base_lr + (target - base_lr) * min(step / warmup_steps, 1)
+def test_sgd_steps_yields_every_batch_and_equals_train_sgd(data64):
+    X, y = data64
+    ours = TinyTanhMLP.init(2, 8, 2, seed=0, dtype=torch.float64)
+    theirs = ours.clone()
+    seen = [len(idx) for idx in sgd_steps(ours, X, y, 10, 0.3, 2, torch.Generator().manual_seed(7))]
+    assert len(seen) == 2 * steps_per_epoch(64, 10) and sum(seen) == 2 * 64
+    train_sgd(theirs, X, y, batch_size=10, lr=0.3, epochs=2, seed=7)
+    torch.testing.assert_close(ours.logits(X), theirs.logits(X), rtol=0, atol=0)
 
 
-def _not_implemented(*args):
-    raise NotImplementedError()
+def test_gradient_noise_scale_is_trace_over_squared_norm():
+    per_example = torch.tensor([[1.0, 0.0], [3.0, 2.0], [2.0, -2.0]], dtype=torch.float64)  # g = (2, 0)
+    # tr(Sigma) = mean of |g_i - g|^2 = (1 + 5 + 4) / 3; |g|^2 = 4
+    assert gradient_noise_scale(per_example) == pytest.approx(10 / 3 / 4)
+    assert isinstance(gradient_noise_scale(per_example), float)
+    # the batch size at which the 1/B law's noise equals |g|^2
+    b = gradient_noise_scale(per_example)
+    noise_at_b = ((per_example - per_example.mean(0)) ** 2).sum(1).mean().item() / b
+    assert noise_at_b == pytest.approx((per_example.mean(0) ** 2).sum().item())
 
 
-def _crash(*args):
-    raise KeyError("oops")
+# ---------------------------------------------------------------- steps to a target, curvature
+
+
+def test_steps_to_reach_is_exact_and_leaves_the_model_alone(data64):
+    X, y = data64
+    model = TinyTanhMLP.init(2, 8, 2, seed=0, dtype=torch.float64)
+    before = [p.clone() for p in model.parameters()]
+    start = model.loss(X, y)
+    steps = steps_to_reach(model, X, y, start - 0.05, batch_size=8, lr=0.3, max_epochs=8, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    # replay: the loss first goes below the target exactly at that step
+    replay, losses = model.clone(), []
+    for _ in sgd_steps(replay, X, y, 8, 0.3, 8, torch.Generator().manual_seed(3)):
+        losses.append(replay.loss(X, y))
+    assert (
+        steps is not None and losses[steps - 1] <= start - 0.05 and all(v > start - 0.05 for v in losses[: steps - 1])
+    )
+    assert steps_to_reach(model, X, y, start + 1, batch_size=8, lr=0.3) == 0
+    assert steps_to_reach(model, X, y, -1.0, batch_size=8, lr=0.3, max_epochs=1) is None
+    assert steps_to_reach(model, X, y, 0.1, batch_size=64, lr=math.inf, max_epochs=2) is None  # not finite: stops
 
 
 @pytest.mark.parametrize(
-    "check,right,wrong,wrong_words",
+    "kwargs,pname",
     [
-        (check_steps_per_epoch, _steps_reference, lambda n, b: n // b, "expected 10"),
-        (
-            check_minibatch_mean_variance,
-            _variance_reference,
-            lambda v, b: v.var(unbiased=False).item() / b,
-            "Case 2 of 6",
-        ),  # forgot the finite-population correction
-        (check_scaled_lr, _lr_reference, lambda lr, b0, b, s, w: lr * b / b0, "expected 0.1"),  # no warm-up
+        ({"batch_size": 0}, "batch_size"),
+        ({"lr": -1}, "lr"),
+        ({"max_epochs": 0}, "max_epochs"),
+        ({"target": math.nan}, "target"),
     ],
 )
-def test_checks(check, right, wrong, wrong_words):
-    assert check(right).status == CORRECT
-    result = check(wrong)
-    assert result.status == INCORRECT and wrong_words in str(result) and result.hint
-    assert check(_not_implemented).status == NOT_ATTEMPTED
-    crashed = check(_crash)
-    assert crashed.status == INCORRECT and "KeyError" in str(crashed)
-    assert check(42).status == INCORRECT  # not a function
+def test_steps_to_reach_rejects_bad_input(data64, kwargs, pname):
+    X, y = data64
+    args = {"target": 0.3, "batch_size": 8, "lr": 0.1, "max_epochs": 2} | kwargs
+    with pytest.raises(ValueError, match=pname):
+        steps_to_reach(TinyTanhMLP.init(2, 8, 2, seed=0), X.float(), y, args.pop("target"), **args)
 
 
-def test_variance_check_catches_the_unbiased_variance():
-    result = check_minibatch_mean_variance(
-        lambda v, b: v.var().item() / b * (len(v) - b) / (len(v) - 1)
-    )  # divides by N - 1
-    assert result.status == INCORRECT and "N - 1" in result.hint
+def test_top_hessian_eigenvalue_matches_the_full_hessian(data64):
+    X, y = data64
+    model = TinyTanhMLP.init(2, 6, 2, seed=1, dtype=torch.float64)
+    module = model.to_module()
+    names = [n for n, _ in module.named_parameters()]
+    params = [p.detach() for p in module.parameters()]
+    shapes, sizes = [p.shape for p in params], [p.numel() for p in params]
+
+    def loss(flat):
+        tensors = {n: t.reshape(s) for n, t, s in zip(names, flat.split(sizes), shapes)}
+        return nn.functional.cross_entropy(torch.func.functional_call(module, tensors, (X,)), y)
+
+    hessian = torch.autograd.functional.hessian(loss, torch.cat([p.flatten() for p in params]))
+    expected = torch.linalg.eigvalsh(hessian)[-1].item()
+    assert top_hessian_eigenvalue(model, X, y, iterations=300) == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(TypeError, match="model"):
+        top_hessian_eigenvalue(module, X, y)
+    with pytest.raises(ValueError, match="iterations"):
+        top_hessian_eigenvalue(model, X, y, iterations=0)
 
 
-def test_lr_check_catches_the_inverted_rule():
-    assert check_scaled_lr(lambda lr, b0, b, s, w: lr * b0 / b).status == INCORRECT
+def test_accuracy(data64):
+    X, y = data64
+    model = TinyTanhMLP.init(2, 8, 2, seed=0)
+    expected = (model.to_module()(X.float()).argmax(1) == y).double().mean().item()
+    assert model.accuracy(X.float(), y) == pytest.approx(expected)

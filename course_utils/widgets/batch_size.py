@@ -5,7 +5,7 @@ One small network (`batching.TinyTanhMLP`, 2 -> 32 tanh -> 2) on a 2-D toy set o
   measure how far their gradients scatter around the full-batch gradient, and project them to a
   plane (along the full gradient, and across it in the noisiest direction) to draw them;
 - `compute_training_curves(batch_size, ...)`: one SGD run from the same start, with a fixed or a
-  linearly scaled learning rate;
+  linearly scaled learning rate, scored at the end on held-out examples it never trained on;
 - `compute_batch_size_study(config)`: all of the above for every batch size, plus measured time per
   epoch and activation memory per step; cached, so the widget and a notebook's experiments share it;
 - `make_batch_size_explorer()`: the widget, drawing from the study (an update only moves artists).
@@ -46,6 +46,7 @@ class BatchSizeConfig:
 
     dataset: str = "circles"  # a toy set from `course_utils.data.make_toy_2d`
     n_samples: int = 256  # N: the training set, and so the full batch
+    n_held_out: int = 256  # examples drawn with the training set but never trained on (held-out loss, accuracy)
     noise: float = 0.1  # noise of the toy set
     hidden: int = 32  # tanh units of the one hidden layer
     epochs: int = 8  # every batch size sees the same number of examples: epochs * N
@@ -143,8 +144,12 @@ def compute_gradient_noise(
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(config: BatchSizeConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    return make_toy_2d(config.dataset, config.n_samples, config.noise, seed=config.seed)
+def _dataset(config: BatchSizeConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(X, y, X_held_out, y_held_out): one draw of the toy set, split at random into training and held-out."""
+    X, y = make_toy_2d(config.dataset, config.n_samples + config.n_held_out, config.noise, seed=config.seed)
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(config.seed))
+    train, held_out = order[: config.n_samples], order[config.n_samples :]
+    return X[train], y[train], X[held_out], y[held_out]
 
 
 def _check_config(config: BatchSizeConfig | None) -> BatchSizeConfig:
@@ -152,6 +157,8 @@ def _check_config(config: BatchSizeConfig | None) -> BatchSizeConfig:
         return BatchSizeConfig()
     if not isinstance(config, BatchSizeConfig):
         raise TypeError(f"config must be a BatchSizeConfig or None, got {type(config).__name__}")
+    if isinstance(config.n_held_out, bool) or not isinstance(config.n_held_out, int) or config.n_held_out < 1:
+        raise ValueError(f"BatchSizeConfig: n_held_out must be a positive int, got {config.n_held_out!r}")
     options = batch_size_options(config.n_samples)
     if config.base_batch_size not in options:
         raise ValueError(f"BatchSizeConfig: base_batch_size must be one of {options}, got {config.base_batch_size!r}")
@@ -175,13 +182,14 @@ def compute_training_curves(
         config: a `BatchSizeConfig` (the defaults when None).
 
     Returns:
-        An `SGDRun`: full training loss against steps and examples seen, over `config.epochs` epochs.
+        An `SGDRun`: full training loss against steps and examples seen, over `config.epochs` epochs,
+        and the held-out loss and accuracy at the end.
     """
     config = _check_config(config)
     check_batch_size(batch_size, config.n_samples, "compute_training_curves")
-    X, y = _dataset(config)
+    X, y, X_held_out, y_held_out = _dataset(config)
     model = TinyTanhMLP.init(X.shape[1], config.hidden, 2, seed=config.seed)
-    return train_sgd(
+    run = train_sgd(
         model,
         X,
         y,
@@ -191,6 +199,9 @@ def compute_training_curves(
         seed=config.seed,
         num_checkpoints=60,
     )
+    run.held_out_loss = model.loss(X_held_out, y_held_out)
+    run.held_out_accuracy = model.accuracy(X_held_out, y_held_out)
+    return run
 
 
 @dataclass
@@ -198,8 +209,10 @@ class BatchSizeStudy:
     """Everything the batch-size widget shows, for every batch size, computed once."""
 
     config: BatchSizeConfig
-    X: torch.Tensor  # (N, 2)
+    X: torch.Tensor  # (N, 2): the training set
     y: torch.Tensor  # (N,)
+    X_held_out: torch.Tensor  # (M, 2): same distribution, never trained on
+    y_held_out: torch.Tensor  # (M,)
     model: TinyTanhMLP  # the starting weights every run begins from
     per_example_grads: torch.Tensor  # (N, P) at the starting weights
     basis: torch.Tensor  # (2, P): the plane the gradients are drawn in
@@ -224,7 +237,7 @@ def compute_batch_size_study(config: BatchSizeConfig | None = None) -> BatchSize
 
 @functools.lru_cache(maxsize=2)
 def _study(config: BatchSizeConfig) -> BatchSizeStudy:
-    X, y = _dataset(config)
+    X, y, X_held_out, y_held_out = _dataset(config)
     model = TinyTanhMLP.init(X.shape[1], config.hidden, 2, seed=config.seed)
     grads = model.clone(torch.float64).per_example_gradients(X.double(), y)  # (N, P)
     basis = gradient_plane(grads)
@@ -234,6 +247,8 @@ def _study(config: BatchSizeConfig) -> BatchSizeStudy:
         config=config,
         X=X,
         y=y,
+        X_held_out=X_held_out,
+        y_held_out=y_held_out,
         model=model,
         per_example_grads=grads,
         basis=basis,
@@ -280,7 +295,7 @@ def make_batch_size_explorer(config: BatchSizeConfig | None = None) -> Explorer:
     """
     study = compute_batch_size_study(_check_config(config))
     cfg, n, options = study.config, study.config.n_samples, study.options
-    fig, (ax_noise, ax_step, ax_seen, ax_cost) = new_figure(2, 2, width=10.5, height=3.5)
+    fig, (ax_noise, ax_step, ax_seen, ax_cost) = new_figure(2, 2, width=10.5, height=2.3)
 
     # (a) gradient noise, in the plane (along g, across g). Limits fixed by the noisiest case, B = 1.
     worst = study.noise[options[0]]
@@ -410,10 +425,8 @@ def make_batch_size_explorer(config: BatchSizeConfig | None = None) -> Explorer:
         ellipse.set_data(ring[0].numpy(), ring[1].numpy())
         measured = noise.measured_variance if noise.measured_variance > 1e-12 else 0.0  # B = N: rounding only
         noise_text.set_text(
-            f"B = {batch_size} of N = {n}, {cfg.num_draws} draws\n"
-            f"measured  E|g_B - g|² = {measured:.3g}\n"
-            f"1/B law (N-B)/(N-1) = {noise.predicted_variance:.3g}\n"
-            f"uphill: {noise.uphill_fraction:.0%} of draws"
+            f"E|g_B - g|²: {measured:.3g} measured, {noise.predicted_variance:.3g} by the law\n"
+            f"uphill: {noise.uphill_fraction:.0%} of {cfg.num_draws} draws"
         )
 
         run = study.runs[(batch_size, scale_lr)]
@@ -436,14 +449,14 @@ def make_batch_size_explorer(config: BatchSizeConfig | None = None) -> Explorer:
         which = " (the full batch: plain gradient descent)" if batch_size == n else ""
         how = f" (scaled linearly from {cfg.base_lr:g} at B = {cfg.base_batch_size})" if scale_lr else ""
         broken = scale_lr and run.final_loss > 1.5 * reference.final_loss
-        verdict = "; the linear rule has broken down, this lr is too large" if broken else ""
+        verdict = " The linear rule has broken down: this lr is too large." if broken else ""
         return (
             f"<b>B = {batch_size}</b>{which}: {per_epoch} step{'s' if per_epoch > 1 else ''} per epoch of "
-            f"N = {n}, lr = {run.lr:g}{how}. After {cfg.epochs} epochs the training loss is "
-            f"<b>{run.final_loss:.3g}</b> (reference: {reference.final_loss:.3g}){verdict}. "
-            f"Gradient variance {measured:.3g}; {noise.uphill_fraction:.0%} of mini-batch gradients point uphill. "
-            f"An epoch takes {_format_seconds(study.seconds_per_epoch[batch_size])} (measured, one CPU thread); "
-            f"autograd keeps {_format_bytes(study.activation_bytes[batch_size])} of activations per step."
+            f"N = {n}, lr = {run.lr:g}{how}. After {cfg.epochs} epochs: training loss "
+            f"<b>{run.final_loss:.3g}</b> (reference {reference.final_loss:.3g}), held-out accuracy "
+            f"<b>{run.held_out_accuracy:.0%}</b>.{verdict} An epoch takes "
+            f"{_format_seconds(study.seconds_per_epoch[batch_size])} (one CPU thread); "
+            f"{_format_bytes(study.activation_bytes[batch_size])} of activations per step."
         )
 
     default = 32 if 32 in options else options[len(options) // 2]
