@@ -2,9 +2,11 @@
 
 Each class is a `torch.optim.Optimizer` with PyTorch's constructor arguments and defaults, so it
 drops into any training loop (`zero_grad`, `step`, `state_dict`, param groups all work). The
-update rule of each is one short method, `_update(p, grad, state, group)`, applied to one
-parameter tensor at a time, written as the papers write it; nothing here calls PyTorch's own
-optimizer code. `tests/test_optim.py` runs each beside `torch.optim` and compares trajectories.
+update rule of each is applied to one parameter tensor at a time and written as the papers write
+it; nothing here calls PyTorch's own optimizer code. Adam's and AdamW's update is the plain
+function `adam_step`, the lines notebook 04 teaches in an editable cell (a test keeps the two
+identical); the classes check their arguments and call it. `tests/test_optim.py` runs each class
+beside `torch.optim` and compares trajectories.
 
 PyTorch's kernel options (`foreach`, `fused`, `capturable`, `differentiable`) are accepted so
 code written for `torch.optim` runs unchanged, but only at their plain values: there is one
@@ -336,7 +338,62 @@ class RMSprop(_FromScratchOptimizer):
 
 # ----------------------------------------------------------------------------------------------
 # Adam and AdamW: momentum (first moment) + RMSprop (second moment) + bias correction.
+# `adam_step` is the lesson: notebook 04 shows these lines in an editable cell, and
+# tests/test_mechanism_cells.py keeps the two identical. The classes below call it.
 # ----------------------------------------------------------------------------------------------
+
+
+def adam_step(p, grad, state, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """One Adam update of the tensor p, in place (Kingma & Ba 2015, Algorithm 1).
+
+    decoupled=False: Adam with an L2 penalty; weight_decay * p joins the gradient.
+    decoupled=True: AdamW (Loshchilov & Hutter 2019); the weights shrink by lr * weight_decay * p.
+    state: an empty dict before the first step; this function fills in "step", "exp_avg" (m)
+    and "exp_avg_sq" (v), PyTorch's names.
+    """
+    if not state:  # first step: both moving averages start at zero
+        state["step"] = 0
+        state["exp_avg"] = torch.zeros_like(p)
+        state["exp_avg_sq"] = torch.zeros_like(p)
+    if weight_decay != 0:
+        if decoupled:
+            p *= 1 - lr * weight_decay  # AdamW: shrink the weights, outside the adaptive scaling below
+        else:
+            grad = grad + weight_decay * p  # Adam + L2: the penalty's gradient, rescaled below like the rest
+    state["step"] += 1
+    t = state["step"]
+    m = beta1 * state["exp_avg"] + (1 - beta1) * grad  # first moment: a moving average of g
+    v = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad**2  # second moment: a moving average of g^2
+    state["exp_avg"], state["exp_avg_sq"] = m, v
+    m_hat = m / (1 - beta1**t)  # bias correction: m and v started at 0, so early on they are too small
+    v_hat = v / (1 - beta2**t)
+    p -= lr * m_hat / (v_hat.sqrt() + eps)  # each coordinate's step: lr times m_hat / sqrt(v_hat)
+
+
+def amsgrad_step(p, grad, state, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """`adam_step` whose denominator never shrinks: AMSGrad (Reddi et al. 2018), in PyTorch's form.
+
+    The running maximum is taken over the raw second moment v (before bias correction) and kept in
+    state["max_exp_avg_sq"]; the bias correction of the current step is applied to it afterwards.
+    """
+    if not state:
+        state["step"] = 0
+        state["exp_avg"] = torch.zeros_like(p)
+        state["exp_avg_sq"] = torch.zeros_like(p)
+    if "max_exp_avg_sq" not in state:
+        state["max_exp_avg_sq"] = torch.zeros_like(p)
+    if weight_decay != 0:
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            grad = grad + weight_decay * p
+    state["step"] += 1
+    t = state["step"]
+    m = beta1 * state["exp_avg"] + (1 - beta1) * grad
+    v = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad**2
+    v_max = torch.maximum(state["max_exp_avg_sq"], v)  # the largest v seen so far, coordinate by coordinate
+    state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"] = m, v, v_max
+    p -= lr * (m / (1 - beta1**t)) / ((v_max / (1 - beta2**t)).sqrt() + eps)
 
 
 class Adam(_FromScratchOptimizer):
@@ -363,11 +420,13 @@ class Adam(_FromScratchOptimizer):
         """
         Args:
             params: tensors to optimise, or dicts defining param groups.
-            lr: learning rate alpha, >= 0; with bias correction every step is about lr in size.
+            lr: learning rate alpha, >= 0; with consistent gradients each coordinate moves by about
+                lr per step, with noisy ones by less (about lr * E[g] / sqrt(E[g^2])).
             betas: (beta1, beta2), each in [0, 1): decay rates of the moving averages of g and g^2.
             eps: added to sqrt(v_hat) so that coordinates with tiny gradients do not explode.
             weight_decay: with decoupled_weight_decay=False, an L2 penalty added to the gradient
-                (then rescaled like it); with True, the weights shrink by lr * weight_decay * p.
+                (then divided by sqrt(v_hat) like it, so weights with large gradients decay less);
+                with True, the weights shrink by lr * weight_decay * p.
             amsgrad: divide by the largest second moment seen so far (never by a smaller one).
             maximize: ascend the objective instead of descending it.
             decoupled_weight_decay: True turns this into AdamW.
@@ -392,34 +451,21 @@ class Adam(_FromScratchOptimizer):
         _check_betas(type(self).__name__, group["betas"], where)
 
     def _update(self, p, grad, state, group):
-        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = torch.zeros_like(p)  # m: first moment, a moving average of g
-            state["exp_avg_sq"] = torch.zeros_like(p)  # v: second moment, a moving average of g^2
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = torch.zeros_like(p)
-        t = _next_step(state)
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                # AdamW (Loshchilov & Hutter 2019): shrink the weights directly, outside the
-                # adaptive rescaling, so every weight decays at the same rate lr * wd.
-                p.mul_(1 - lr * wd)
-            else:
-                # Adam with L2: the penalty's gradient joins g and is divided by sqrt(v) with it,
-                # so weights with large gradients are barely regularised.
-                grad = grad.add(p, alpha=wd)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m.mul_(beta1).add_(grad, alpha=1 - beta1)  # m_t = beta1 m_{t-1} + (1 - beta1) g_t
-        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
-        if group["amsgrad"]:
-            # AMSGrad (Reddi et al. 2018): never let the denominator shrink.
-            v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        # m and v start at 0, so early on they are biased toward 0 by the factors (1 - beta^t).
-        # Dividing by those factors removes the bias (Kingma & Ba 2015, section 3).
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        p.addcdiv_(m_hat, v_hat.sqrt_().add_(group["eps"]), value=-lr)  # p <- p - lr m_hat / (sqrt(v_hat) + eps)
+        if "step" in state:
+            state["step"] = int(state["step"])  # a state loaded from torch.optim holds the count as a tensor
+        beta1, beta2 = group["betas"]
+        update = amsgrad_step if group["amsgrad"] else adam_step
+        update(
+            p,
+            grad,
+            state,
+            group["lr"],
+            beta1,
+            beta2,
+            group["eps"],
+            group["weight_decay"],
+            group["decoupled_weight_decay"],
+        )
 
 
 class AdamW(Adam):
@@ -605,6 +651,8 @@ def get_surface(name: str) -> Surface:
 
 
 __all__ = [
+    "adam_step",
+    "amsgrad_step",
     "SGD",
     "Adagrad",
     "RMSprop",

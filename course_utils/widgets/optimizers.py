@@ -3,8 +3,9 @@
 Every racer is one of the from-scratch optimizers in `course_utils.optim`, stepping a single
 2-D point. All racers run in one loop: their points are rows of one (k, 2) tensor, so the
 surface's gradient is evaluated once per step for all of them (plain tensor maths, no
-autograd). A trajectory is cached by the settings that racer actually uses, so moving beta2
-re-runs only RMSprop, Adam and AdamW.
+autograd). Optional gradient noise (Gaussian, the same draws for every racer, from a fixed
+seed) stands in for minibatch noise. A trajectory is cached by the settings that racer
+actually uses, so moving beta2 re-runs only RMSprop, Adam and AdamW.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ DIVERGED_NORM = 1e3  # a racer farther than this from the origin has diverged: i
 LR_CHOICES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 BETA1_CHOICES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
 BETA2_CHOICES = (0.5, 0.9, 0.99, 0.999, 0.9999)
+# Standard deviation of the Gaussian noise added to each gradient coordinate: off, or about the size of the
+# gradients the racers meet near the minima (a minibatch gradient's noise, see notebook 03).
+NOISE_CHOICES = (0.0, 0.5, 2.0)
+NOISE_SEED = 0  # the same noise draws for every racer and every setting: differences come from the optimizers
 # Bottom of the loss panel, the same for every lr and beta: gaps below 1e-12 are rounding noise (on the
 # quadratic and the saddle about half the settings get there). On the Rosenbrock valley no setting gets
 # below 1e-9 and the usual ones stay above 1e-3, so its panel starts higher (a rare curve that goes
@@ -77,8 +82,10 @@ class Trajectory:
         return float(self.losses[-1])
 
 
-def _check_race_args(surface: str, lr, beta1, beta2, steps) -> None:
+def _check_race_args(surface: str, lr, beta1, beta2, steps, noise=0.0) -> None:
     get_surface(surface)  # raises for an unknown name
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < math.inf:
+        raise ValueError(f"compute_race: noise must be a number >= 0 (a standard deviation), got {noise!r}")
     for name, value, low, high in (("lr", lr, 0.0, math.inf), ("beta1", beta1, 0.0, 1.0), ("beta2", beta2, 0.0, 1.0)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"compute_race: {name} must be a number, got {type(value).__name__} {value!r}")
@@ -97,6 +104,7 @@ def compute_race(
     *,
     steps: int = 150,
     racers: Sequence[str] | None = None,
+    noise: float = 0.0,
 ) -> dict[str, Trajectory]:
     """Run the racers from the surface's start point for `steps` steps, all with the same settings.
 
@@ -107,11 +115,14 @@ def compute_race(
         beta2: Adam's second-moment decay, also RMSprop's alpha, in [0, 1).
         steps: optimizer steps per racer, in [1, 10000].
         racers: names from `RACER_NAMES` to run (default: all six).
+        noise: standard deviation of Gaussian noise added to every gradient coordinate, >= 0. The
+            draws come from a fixed seed and are the same for every racer (step t gets the same noise
+            whichever racers run), so a racer's path does not depend on which others run with it.
 
     Returns:
         {racer name: Trajectory}; points of shape (steps + 1, 2) (fewer if the racer diverged).
     """
-    _check_race_args(surface, lr, beta1, beta2, steps)
+    _check_race_args(surface, lr, beta1, beta2, steps, noise)
     chosen = [r for r in RACERS if racers is None or r.name in racers]
     unknown = set(racers or ()) - set(RACER_NAMES)
     if unknown:
@@ -120,18 +131,26 @@ def compute_race(
     k = len(chosen)
     points = torch.tensor(surf.start, dtype=torch.float64).repeat(k, 1)  # (k, 2): one row per racer
     grads = torch.zeros_like(points)  # (k, 2)
-    optimizers = []
+    updates = []
     for i, racer in enumerate(chosen):
         p = points[i]  # a view: the optimizer's in-place updates land in `points`
-        p.grad = grads[i]  # also a view, refreshed in place each step
-        optimizers.append(racer.make([p], float(lr), float(beta1), float(beta2)))
+        opt = racer.make([p], float(lr), float(beta1), float(beta2))
+        # The optimizer's own update rule, called directly: `step()` would do the same through
+        # PyTorch's hooks and profiling wrapper, which cost more than the update of a 2-D point.
+        updates.append((opt._update, p, grads[i], opt.state[p], opt.param_groups[0]))
+    draws = None
+    if noise > 0:
+        generator = torch.Generator().manual_seed(NOISE_SEED)
+        draws = noise * torch.randn(steps, 2, dtype=torch.float64, generator=generator)  # (steps, 2)
     history = torch.empty(steps + 1, k, 2, dtype=torch.float64)  # (steps + 1, k, 2)
     history[0] = points
     with torch.no_grad():
         for t in range(1, steps + 1):
             grads.copy_(surf.grad(points))  # one gradient evaluation for all racers
-            for opt in optimizers:
-                opt.step()
+            if draws is not None:
+                grads += draws[t - 1]  # the same noise for every racer, broadcast over the rows
+            for update, p, grad, state, group in updates:
+                update(p, grad, state, group)
             history[t] = points
     losses = surf.loss(history)  # (steps + 1, k)
     bad = ~torch.isfinite(losses) | ~torch.isfinite(history).all(-1) | (history.abs().amax(-1) > DIVERGED_NORM)
@@ -170,9 +189,15 @@ def _format_loss(traj: Trajectory) -> str:
 
 
 def make_optimizer_race(
-    surface: str = "rosenbrock", lr: float = 0.05, beta1: float = 0.9, beta2: float = 0.999, steps: int = 150
+    surface: str = "rosenbrock",
+    lr: float = 0.05,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    steps: int = 150,
+    noise: float = 0.0,
 ):
-    """Six optimizers race from the same start on a 2-D surface; sliders for lr, beta1 and beta2.
+    """Six optimizers race from the same start on a 2-D surface; sliders for lr, beta1 and beta2, and
+    a gradient-noise control (off, or Gaussian noise of a chosen standard deviation on every gradient).
 
     Left: the surface's contours (log scale) with each racer's path; right: loss - minimum per
     step. The legend gives each racer's final loss. The contour images are computed once per
@@ -180,11 +205,12 @@ def make_optimizer_race(
     """
     from course_utils.widgets.explorer import Explorer
 
-    _check_race_args(surface, lr, beta1, beta2, steps)
+    _check_race_args(surface, lr, beta1, beta2, steps, noise)
     for name, value, choices in (
         ("lr", lr, LR_CHOICES),
         ("beta1", beta1, BETA1_CHOICES),
         ("beta2", beta2, BETA2_CHOICES),
+        ("noise", noise, NOISE_CHOICES),
     ):
         if value not in choices:
             raise ValueError(f"make_optimizer_race: {name} must be one of the slider's values {choices}, got {value!r}")
@@ -245,21 +271,22 @@ def make_optimizer_race(
     ]
     cache: dict[tuple, Trajectory] = {}
 
-    def key(racer: Racer, surface, lr, beta1, beta2) -> tuple:
-        return (racer.name, surface, lr, beta1 if racer.uses_beta1 else None, beta2 if racer.uses_beta2 else None)
+    def key(racer: Racer, surface, lr, beta1, beta2, noise) -> tuple:
+        b1, b2 = beta1 if racer.uses_beta1 else None, beta2 if racer.uses_beta2 else None
+        return (racer.name, surface, lr, b1, b2, noise)
 
-    def trajectories(surface, lr, beta1, beta2) -> dict[str, Trajectory]:
-        missing = [r.name for r in RACERS if key(r, surface, lr, beta1, beta2) not in cache]
+    def trajectories(surface, lr, beta1, beta2, noise) -> dict[str, Trajectory]:
+        missing = [r.name for r in RACERS if key(r, surface, lr, beta1, beta2, noise) not in cache]
         if missing:
-            fresh = compute_race(surface, lr, beta1, beta2, steps=steps, racers=missing)
+            fresh = compute_race(surface, lr, beta1, beta2, steps=steps, racers=missing, noise=noise)
             for r in RACERS:
                 if r.name in fresh:
-                    cache[key(r, surface, lr, beta1, beta2)] = fresh[r.name]
-        return {r.name: cache[key(r, surface, lr, beta1, beta2)] for r in RACERS}
+                    cache[key(r, surface, lr, beta1, beta2, noise)] = fresh[r.name]
+        return {r.name: cache[key(r, surface, lr, beta1, beta2, noise)] for r in RACERS}
 
     shown = {"surface": None}
 
-    def draw(surface, lr, beta1, beta2):
+    def draw(surface, lr, beta1, beta2, noise):
         surf = get_surface(surface)
         if shown["surface"] != surface:
             # A new surface: new view boxes and title, so everything is redrawn. Only here: setting a
@@ -273,7 +300,7 @@ def make_optimizer_race(
             ax.set_title(f"{surf.title}: {surf.formula_text}", fontsize=11)
             ax_loss.set_ylim(*loss_ylims[surface])
             shown["surface"] = surface
-        race = trajectories(surface, lr, beta1, beta2)
+        race = trajectories(surface, lr, beta1, beta2, noise)
         for final, racer in zip(finals, RACERS):
             traj = race[racer.name]
             pts = traj.points.numpy()
@@ -290,6 +317,8 @@ def make_optimizer_race(
             f"lr = {lr:g}, beta1 = {beta1:g} (also SGD's momentum), beta2 = {beta2:g} (also RMSprop's alpha), "
             f"{steps} steps each, AdamW weight decay {RACE_WEIGHT_DECAY:g}. "
         )
+        if noise > 0:
+            caption += f"Gradient noise: std {noise:g} per coordinate, the same draws for every racer. "
         if leader is not None:
             caption += f"Lowest final loss: <b>{leader.name}</b>. "
         if diverged:
@@ -308,6 +337,12 @@ def make_optimizer_race(
         "lr": slider(LR_CHOICES, lr, "lr"),
         "beta1": slider(BETA1_CHOICES, beta1, "beta1"),
         "beta2": slider(BETA2_CHOICES, beta2, "beta2"),
+        "noise": widgets.ToggleButtons(
+            options=[("off" if v == 0 else f"σ = {v:g}", v) for v in NOISE_CHOICES],
+            value=noise,
+            description="noise",
+            style={"button_width": "64px"},
+        ),
     }
     # dynamic: what a slider move changes, and the goal and start markers, which must stay on top of the paths
     dynamic = [*finals, *paths.values(), *heads.values(), *curves.values()]
