@@ -1,4 +1,6 @@
-"""BatchNorm1d from scratch against torch.nn.BatchNorm1d; the depth-histogram widget; the exercise checks.
+"""BatchNorm1d from scratch against torch.nn.BatchNorm1d; its lesson functions; the depth-histogram widget.
+
+The exercise checks are tested in test_exercises_batch_normalization.py.
 
 Tolerances: float64 values and gradients agree to 1e-10 (the two compute the same sums in a
 different order); float32 outputs to 1e-5.
@@ -10,13 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.checks import CORRECT, INCORRECT, NOT_ATTEMPTED
-from course_utils.exercises.batch_normalization import (
-    check_batchnorm_by_hand,
-    check_batchnorm_forward,
-    check_running_update,
-)
 from course_utils.layers import BatchNorm1d
+from course_utils.layers.batchnorm import (
+    batch_norm_backward,
+    batch_norm_eval,
+    batch_norm_train,
+    update_running_stats,
+)
 from course_utils.widgets.batch_normalization import (
     DEPTH_ACTIVATIONS,
     compute_depth_histograms,
@@ -240,85 +242,57 @@ def test_make_depth_histograms_every_control_changes_the_picture():
     assert "with BN" in explorer.caption.value
 
 
-# --- exercise checks ----------------------------------------------------------------------
+# --- the lesson's functions (the notebook's mechanism cells) ------------------------------------
 
 
-def _forward_solution(x, gamma, beta, eps=1e-5):
-    mean = x.mean(dim=0)
-    var = x.var(dim=0, unbiased=False)
-    return gamma * (x - mean) / torch.sqrt(var + eps) + beta
+def test_batch_norm_train_and_eval_match_functional_batch_norm():
+    x = _batch((7, 4), 0)
+    gamma, beta = torch.rand(4, dtype=torch.float64) + 0.5, torch.randn(4, dtype=torch.float64)
+    y, mean, var = batch_norm_train(x, gamma, beta, 1e-5)
+    torch.testing.assert_close(y, nn.functional.batch_norm(x, None, None, gamma, beta, training=True), **TOL64)
+    torch.testing.assert_close(mean, x.mean(0), **TOL64)
+    torch.testing.assert_close(var, x.var(0, unbiased=False), **TOL64)
+    running_mean, running_var = torch.randn(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64) + 0.5
+    expected = nn.functional.batch_norm(x, running_mean, running_var, gamma, beta, training=False, eps=0.1)
+    torch.testing.assert_close(batch_norm_eval(x, running_mean, running_var, gamma, beta, 0.1), expected, **TOL64)
 
 
-def _update_solution(running_mean, running_var, x, momentum):
-    return (
-        (1 - momentum) * running_mean + momentum * x.mean(dim=0),
-        (1 - momentum) * running_var + momentum * x.var(dim=0),
-    )
+def test_update_running_stats_matches_functional_batch_norm_in_place():
+    x = _batch((5, 3), 1)
+    mean, var = torch.randn(3, dtype=torch.float64), torch.rand(3, dtype=torch.float64) + 0.5
+    theirs_mean, theirs_var = mean.clone(), var.clone()
+    nn.functional.batch_norm(x, theirs_mean, theirs_var, training=True, momentum=0.3)
+    _, batch_mean, batch_var = batch_norm_train(x.requires_grad_(True), 1.0, 0.0, 1e-5)
+    update_running_stats(mean, var, batch_mean, batch_var, len(x), 0.3)
+    torch.testing.assert_close(mean, theirs_mean, **TOL64)
+    torch.testing.assert_close(var, theirs_var, **TOL64)
+    assert not mean.requires_grad and not var.requires_grad  # outside autograd
 
 
-def _not_attempted(*args, **kwargs):
-    raise NotImplementedError()
+@pytest.mark.parametrize("n,c,eps", [(16, 5, 1e-5), (3, 2, 0.5), (2, 4, 1e-5)])
+def test_batch_norm_backward_matches_autograd(n, c, eps):
+    g = torch.Generator().manual_seed(n + c)
+    x = (torch.randn(n, c, generator=g, dtype=torch.float64) * 3 + 2).requires_grad_(True)
+    gamma = (torch.rand(c, generator=g, dtype=torch.float64) + 0.5).requires_grad_(True)
+    beta = torch.randn(c, generator=g, dtype=torch.float64).requires_grad_(True)
+    dy = torch.randn(n, c, generator=g, dtype=torch.float64)
+    y, mean, var = batch_norm_train(x, gamma, beta, eps)
+    y.backward(dy)
+    std = torch.sqrt(var + eps).detach()
+    x_hat = ((x - mean) / std).detach()
+    dx, dgamma, dbeta = batch_norm_backward(dy, x_hat, gamma.detach(), std)
+    torch.testing.assert_close(dx, x.grad, **TOL64)
+    torch.testing.assert_close(dgamma, gamma.grad, **TOL64)
+    torch.testing.assert_close(dbeta, beta.grad, **TOL64)
+    # Treating the batch statistics as constants gives another, wrong, gradient.
+    assert (gamma.detach() / std * dy - x.grad).abs().max() > 1e-3
 
 
-def test_check_batchnorm_forward():
-    assert check_batchnorm_forward(_forward_solution).status == CORRECT
-    assert check_batchnorm_forward(_not_attempted).status == NOT_ATTEMPTED
-
-    def unbiased(x, gamma, beta, eps=1e-5):
-        return gamma * (x - x.mean(0)) / torch.sqrt(x.var(0) + eps) + beta
-
-    result = check_batchnorm_forward(unbiased)
-    assert result.status == INCORRECT and "values differ" in str(result) and "Hint" in str(result)
-
-    def no_eps(x, gamma, beta, eps=1e-5):
-        return gamma * (x - x.mean(0)) / x.std(0, unbiased=False) + beta
-
-    assert check_batchnorm_forward(no_eps).status == INCORRECT  # the constant channel gives nan
-
-    def crashes(x, gamma, beta, eps=1e-5):
-        return x @ gamma.reshape(1, -1)
-
-    result = check_batchnorm_forward(crashes)
-    assert result.status == INCORRECT and "RuntimeError" in str(result)
-
-
-def test_check_running_update():
-    assert check_running_update(_update_solution).status == CORRECT
-    assert check_running_update(_not_attempted).status == NOT_ATTEMPTED
-
-    def biased(running_mean, running_var, x, momentum):
-        return (
-            (1 - momentum) * running_mean + momentum * x.mean(0),
-            (1 - momentum) * running_var + momentum * x.var(0, unbiased=False),
-        )
-
-    result = check_running_update(biased)
-    assert result.status == INCORRECT and "unbiased" in str(result)
-
-    def keras_momentum(running_mean, running_var, x, momentum):
-        return momentum * running_mean + (1 - momentum) * x.mean(0), momentum * running_var + (1 - momentum) * x.var(0)
-
-    result = check_running_update(keras_momentum)
-    assert result.status == INCORRECT and "momentum" in str(result)
-
-    result = check_running_update(lambda m, v, x, momentum: m.undefined_attribute)
-    assert result.status == INCORRECT and "AttributeError" in str(result)
-
-
-def test_check_batchnorm_by_hand():
-    mean = (2 + 4 + 6 + 12) / 4
-    var = sum((v - mean) ** 2 for v in (2, 4, 6, 12)) / 4
-    right = 0.5 * (12 - mean) / var**0.5 + 1.0
-    assert check_batchnorm_by_hand(right).status == CORRECT
-    assert check_batchnorm_by_hand(lambda: right).status == CORRECT
-    assert check_batchnorm_by_hand(torch.tensor(right)).status == CORRECT
-    assert check_batchnorm_by_hand(...).status == NOT_ATTEMPTED
-    assert check_batchnorm_by_hand(_not_attempted).status == NOT_ATTEMPTED
-    unbiased_var = var * 4 / 3
-    result = check_batchnorm_by_hand(0.5 * (12 - mean) / unbiased_var**0.5 + 1.0)
-    assert result.status == INCORRECT and "unbiased" in str(result)
-    result = check_batchnorm_by_hand((12 - mean) / var**0.5)
-    assert result.status == INCORRECT and "x_hat" in str(result)
-    result = check_batchnorm_by_hand(lambda: 1 / 0)
-    assert result.status == INCORRECT and "ZeroDivisionError" in str(result)
-    assert check_batchnorm_by_hand("1.8").status == INCORRECT
+def test_layer_uses_the_lesson_functions_for_3d_inputs():
+    ours = BatchNorm1d(3).double()
+    x = _batch((4, 3, 5), 2)
+    flat = x.transpose(1, 2).reshape(-1, 3)
+    expected, _, _ = batch_norm_train(flat, ours.weight, ours.bias, ours.eps)
+    y = ours(x)
+    torch.testing.assert_close(y, expected.reshape(4, 5, 3).transpose(1, 2), **TOL64)
+    assert y.is_contiguous()  # as PyTorch's output

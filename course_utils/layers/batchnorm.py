@@ -1,13 +1,18 @@
 """Batch normalisation written from scratch, with the same behaviour as `torch.nn.BatchNorm1d`.
 
-In training mode each channel is normalised with the mean and (biased) variance of the current
-batch, and running averages of those statistics are updated on the side. In eval mode the
-running averages are used instead, so an example's output no longer depends on its batch.
+The lesson (notebook 05) is in four plain functions, the same lines as the notebook's `mechanism`
+cells (a test keeps them identical):
 
-    y = (x - mean) / sqrt(var + eps) * weight + bias
+- `batch_norm_train`: normalise an (N, C) batch with its own mean and biased variance, then
+  scale by gamma and shift by beta;
+- `update_running_stats`: the running averages kept on the side (momentum weighs the new batch);
+- `batch_norm_eval`: the same affine map with the running statistics, whatever the batch;
+- `batch_norm_backward`: the gradient derived by hand, which autograd also finds.
 
-Only plain tensor operations are used; autograd differentiates them, and the tests compare
-values and gradients with PyTorch's fused kernel.
+`BatchNorm1d` wraps them as an `nn.Module` with PyTorch's options and the argument checks:
+(N, C, L) inputs are handled as (N * L, C), `momentum=None` keeps a plain average, and autograd
+differentiates the forward's tensor operations (the tests compare values and gradients with
+PyTorch's fused kernel).
 """
 
 from __future__ import annotations
@@ -16,6 +21,37 @@ import math
 
 import torch
 from torch import nn
+
+
+def batch_norm_train(x, gamma, beta, eps):
+    # x: (N, C); gamma, beta: (C,). Returns y (N, C) and the batch's mean and variance, (C,) each.
+    mean = x.mean(dim=0)  # (C,)
+    var = ((x - mean) ** 2).mean(dim=0)  # (C,), biased: divides by N
+    x_hat = (x - mean) / torch.sqrt(var + eps)  # (N, C): every column has mean 0 and variance 1
+    return gamma * x_hat + beta, mean, var
+
+
+def update_running_stats(running_mean, running_var, mean, var, n, momentum):
+    # In place and outside autograd. momentum weighs the NEW batch (PyTorch's convention).
+    with torch.no_grad():
+        running_mean.mul_(1 - momentum).add_(momentum * mean)
+        # The running variance estimates the data's variance: unbiased, divide by n - 1, not n.
+        running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
+
+
+def batch_norm_eval(x, running_mean, running_var, gamma, beta, eps):
+    # x: (N, C). A fixed affine map per channel: an example's output no longer depends on its batch.
+    return gamma * (x - running_mean) / torch.sqrt(running_var + eps) + beta
+
+
+def batch_norm_backward(dy, x_hat, gamma, std):
+    # dy, x_hat: (N, C); gamma, std = sqrt(var + eps): (C,). Returns dx (N, C), dgamma and dbeta (C,).
+    dbeta = dy.sum(dim=0)
+    dgamma = (dy * x_hat).sum(dim=0)
+    # The batch mean and variance depend on every x_i: their paths take out the mean of dy and
+    # dy's component along x_hat.
+    dx = gamma / std * (dy - dy.mean(dim=0) - x_hat * (dy * x_hat).mean(dim=0))
+    return dx, dgamma, dbeta
 
 
 class BatchNorm1d(nn.Module):
@@ -111,39 +147,27 @@ class BatchNorm1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise `x` of shape (N, C) or (N, C, L) per channel; returns the same shape."""
         self._check_input(x)
-        # Statistics are taken over every dimension except the channel one.
-        dims = (0,) if x.dim() == 2 else (0, 2)
-        shape = (1, -1) if x.dim() == 2 else (1, -1, 1)  # broadcasts a (C,) vector against x
-        use_batch_stats = self.training or not self.track_running_stats
-        if use_batch_stats:
-            n = x.numel() // self.num_features  # values per channel: N, or N * L
+        c = self.num_features
+        # (N, C, L): every position of every example is one more value of its channel, so normalise it as (N * L, C).
+        flat = x if x.dim() == 2 else x.transpose(1, 2).reshape(-1, c)  # (n, C)
+        gamma, beta = (self.weight, self.bias) if self.affine else (x.new_ones(c), x.new_zeros(c))
+        if self.training or not self.track_running_stats:
+            n = flat.shape[0]  # values per channel: N, or N * L
             if n < 2:  # one value has no spread: x - mean would be 0 for every input
                 raise ValueError(
                     f"BatchNorm1d: expected more than 1 value per channel when using batch statistics "
                     f"(training mode), got input of shape {tuple(x.shape)}; use a batch of at least 2 "
                     f"or call model.eval() to use the running statistics"
                 )
-            mean = x.mean(dim=dims)  # (C,)
-            var = ((x - mean.reshape(shape)) ** 2).mean(dim=dims)  # (C,), biased: divides by n
+            y, mean, var = batch_norm_train(flat, gamma, beta, self.eps)
             if self.training and self.track_running_stats:
-                self._update_running_stats(mean, var, n)
+                self.num_batches_tracked += 1
+                # momentum=None: factor 1/k after k batches gives the plain average of all batches seen.
+                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                update_running_stats(self.running_mean, self.running_var, mean, var, n, factor)
         else:
-            mean, var = self.running_mean, self.running_var  # (C,), (C,)
-        x_hat = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + self.eps)  # same shape as x
-        if self.affine:
-            return x_hat * self.weight.reshape(shape) + self.bias.reshape(shape)
-        return x_hat
-
-    @torch.no_grad()
-    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, n: int) -> None:
-        self.num_batches_tracked += 1
-        # momentum=None: factor 1/k after k batches gives the plain average of all batches seen.
-        factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        # The running variance estimates the population variance, so it uses the unbiased
-        # batch estimate (divide by n - 1), as PyTorch does; normalising above uses the biased one.
-        unbiased_var = var * (n / (n - 1))
-        self.running_mean.mul_(1 - factor).add_(factor * mean.detach())
-        self.running_var.mul_(1 - factor).add_(factor * unbiased_var.detach())
+            y = batch_norm_eval(flat, self.running_mean, self.running_var, gamma, beta, self.eps)
+        return y if x.dim() == 2 else y.reshape(x.shape[0], x.shape[2], c).transpose(1, 2).contiguous()
 
     def extra_repr(self) -> str:
         return (
