@@ -1,4 +1,4 @@
-"""Text for the pre-training notebooks: a generated corpus, a labelled task, tokenizers, Datasets.
+"""Text for the pre-training notebooks: a generated corpus, labelled tasks, tokenizers, Datasets.
 
 The corpus tells short stories about a small world: people, their animals and objects, places,
 things they do, and how they feel. Every feeling word ("happy", "miserable", ...) appears in
@@ -6,13 +6,22 @@ contexts that give away its sentiment: a cause before it ("she got a new kite, s
 joyful.") and a reaction after it ("he felt gloomy. he cried."). A language model pre-trained on
 the corpus therefore learns which feeling words behave alike.
 
-The labelled task asks whether a short story ends on a positive or a negative feeling. Its few
-labelled training examples use only some of the feeling words (`SEEN_POSITIVE`, `SEEN_NEGATIVE`);
-its test examples use only the others (`UNSEEN_POSITIVE`, `UNSEEN_NEGATIVE`), which the corpus
-contains but the labelled examples never do. Nothing else in a task example depends on the label.
-A model trained from scratch on the labelled examples has never seen the test words and guesses;
-a pre-trained one already knows them. That is the course's central claim, measured in notebooks
-08 to 10.
+Two labelled tasks (both `ClassificationTask`s, with a validation split for choosing
+hyper-parameters and a test split for reporting):
+
+- **sentiment** (`make_sentiment_task`), the easy one: does a short story end on a positive or a
+  negative feeling? Its few labelled training examples use only some of the feeling words
+  (`SEEN_POSITIVE`, `SEEN_NEGATIVE`); its test examples only the others (`UNSEEN_POSITIVE`,
+  `UNSEEN_NEGATIVE`), which the corpus contains but the labelled examples never do. A model
+  trained from scratch has never seen the test words and guesses; a pre-trained one already
+  knows them. What this shows is transfer of *word meaning*, and nothing more: static word
+  vectors (the pre-trained token embeddings, averaged, with a linear classifier; see
+  `course_utils.baselines`) solve it as well.
+- **coherence** (`make_coherence_task`), the one that needs context: does the feeling fit its
+  cause? "he felt happy because he got a new kite." is coherent, "he felt happy because a dog bit
+  his hand." is not. The label is the XOR of the cause's mood and the feeling's mood, and every
+  word is independent of the label on its own, so no bag of words (static vectors included) does
+  better than chance; a model must combine the two parts of the sentence.
 
 Everything is deterministic from a seed, and nothing is downloaded.
 """
@@ -90,7 +99,8 @@ SEEN_POSITIVE = POSITIVE_WORDS[:4]
 UNSEEN_POSITIVE = POSITIVE_WORDS[4:]
 SEEN_NEGATIVE = NEGATIVE_WORDS[:4]
 UNSEEN_NEGATIVE = NEGATIVE_WORDS[4:]
-LABEL_NAMES = ("negative", "positive")  # label 0, label 1
+LABEL_NAMES = ("negative", "positive")  # sentiment: label 0, label 1
+COHERENCE_LABEL_NAMES = ("incoherent", "coherent")  # coherence: label 0, label 1
 
 # Sentence templates. {P} the protagonist's name, {p} the pronoun, {q} the possessive, {a} an
 # animal, {o} an object, {f} a food, {l} a place, {w} a feeling word.
@@ -219,23 +229,38 @@ def make_corpus(n_chars: int = 1_000_000, seed: int = 0) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The labelled task
+# The labelled tasks
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class SentimentTask:
-    """Short stories labelled by the mood they end on; test words never appear in the training examples."""
+def _check_texts_labels(where: str, texts, labels) -> None:
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError(f"{where}: texts must be a list of strings")
+    if len(texts) != len(labels):
+        raise ValueError(f"{where}: texts and labels must have the same length, got {len(texts)} and {len(labels)}")
 
-    train_texts: list[str]  # labelled pool, labels alternate 1, 0, 1, 0 so any even prefix is balanced
+
+@dataclass
+class ClassificationTask:
+    """A labelled text-classification task: a labelled pool, a validation split and a test split.
+
+    Choose hyper-parameters (learning rate, steps, ...) on `val_*`; report `test_*` once, at the end.
+    """
+
+    train_texts: list[str]  # labelled pool; labels alternate 1, 0, 1, 0 so any even prefix is balanced
     train_labels: list[int]
-    test_texts: list[str]  # held out, using only the unseen feeling words
+    val_texts: list[str]  # held out, for choosing hyper-parameters
+    val_labels: list[int]
+    test_texts: list[str]  # held out, for the reported accuracy
     test_labels: list[int]
-    test_seen_texts: list[str]  # held out, new stories with the seen feeling words
-    test_seen_labels: list[int]
-    seen_words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # {"positive": ..., "negative": ...}
-    unseen_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    label_names: tuple[str, ...] = LABEL_NAMES
+    label_names: tuple[str, ...] = LABEL_NAMES  # label_names[i] names label i
+    name: str = "task"
+
+    def __post_init__(self):
+        for split in ("train", "val", "test"):
+            _check_texts_labels(
+                f"{type(self).__name__}: {split}", getattr(self, f"{split}_texts"), getattr(self, f"{split}_labels")
+            )
 
     def train_subset(self, n_labels: int) -> tuple[list[str], list[int]]:
         """The first `n_labels` labelled examples (balanced when `n_labels` is even)."""
@@ -247,6 +272,30 @@ class SentimentTask:
         return self.train_texts[:n_labels], self.train_labels[:n_labels]
 
 
+@dataclass(kw_only=True)
+class SentimentTask(ClassificationTask):
+    """Short stories labelled by the mood they end on; test words never appear in the training examples.
+
+    `train_*` and `val_*` use the seen feeling words, `test_*` only the unseen ones, and
+    `test_seen_*` are new stories with the seen words.
+    """
+
+    test_seen_texts: list[str]  # held out, new stories with the seen feeling words
+    test_seen_labels: list[int]
+    seen_words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # {"positive": ..., "negative": ...}
+    unseen_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    name: str = "sentiment"
+
+
+@dataclass(kw_only=True)
+class CoherenceTask(ClassificationTask):
+    """Stories whose feeling does (1) or does not (0) fit its cause; label = not XOR of the two moods."""
+
+    feeling_words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # {"positive": ..., "negative": ...}
+    label_names: tuple[str, ...] = COHERENCE_LABEL_NAMES
+    name: str = "coherence"
+
+
 def _task_example(rng: random.Random, label: int, words_by_label: dict[int, Sequence[str]]) -> str:
     """A neutral opening and one feeling sentence: only the feeling word tells the label."""
     person = rng.choice(PEOPLE)
@@ -255,40 +304,108 @@ def _task_example(rng: random.Random, label: int, words_by_label: dict[int, Sequ
     return f"{opening} {feeling}"
 
 
-def make_sentiment_task(n_train: int = 256, n_test: int = 400, seed: int = 0) -> SentimentTask:
-    """The labelled downstream task: did the story end on a positive (1) or negative (0) feeling?
+def make_sentiment_task(n_train: int = 256, n_test: int = 400, seed: int = 0, n_val: int = 200) -> SentimentTask:
+    """The easy labelled task: did the story end on a positive (1) or negative (0) feeling?
 
     Args:
         n_train: size of the labelled pool (use a prefix of it, `task.train_subset(32)`, for few labels).
         n_test: size of each test set (unseen words; seen words), half of each label.
         seed: the same seed gives the same examples.
+        n_val: size of the validation split (seen words, like the labelled pool), for choosing
+            hyper-parameters; drawn from its own random stream, so the other splits do not depend on it.
 
     Returns:
-        A `SentimentTask`. Its training examples use only `SEEN_POSITIVE` / `SEEN_NEGATIVE`, its
-        `test_*` examples only `UNSEEN_POSITIVE` / `UNSEEN_NEGATIVE`.
+        A `SentimentTask`. Its training and validation examples use only `SEEN_POSITIVE` /
+        `SEEN_NEGATIVE`, its `test_*` examples only `UNSEEN_POSITIVE` / `UNSEEN_NEGATIVE`.
     """
     _check_int("make_sentiment_task: n_train", n_train, 2)
     _check_int("make_sentiment_task: n_test", n_test, 2)
+    _check_int("make_sentiment_task: n_val", n_val, 2)
     rng = random.Random(10_007 * seed + 1)  # a different stream from make_corpus(seed)
     seen = {1: SEEN_POSITIVE, 0: SEEN_NEGATIVE}
     unseen = {1: UNSEEN_POSITIVE, 0: UNSEEN_NEGATIVE}
 
-    def examples(n: int, words: dict[int, Sequence[str]]) -> tuple[list[str], list[int]]:
+    def examples(n: int, words: dict[int, Sequence[str]], rng: random.Random) -> tuple[list[str], list[int]]:
         labels = [1 - i % 2 for i in range(n)]  # 1, 0, 1, 0, ...
         return [_task_example(rng, y, words) for y in labels], labels
 
-    train_texts, train_labels = examples(n_train, seen)
-    test_texts, test_labels = examples(n_test, unseen)
-    test_seen_texts, test_seen_labels = examples(n_test, seen)
+    train_texts, train_labels = examples(n_train, seen, rng)
+    test_texts, test_labels = examples(n_test, unseen, rng)
+    test_seen_texts, test_seen_labels = examples(n_test, seen, rng)
+    val_texts, val_labels = examples(n_val, seen, random.Random(10_007 * seed + 2))  # its own stream
     return SentimentTask(
         train_texts,
         train_labels,
+        val_texts,
+        val_labels,
         test_texts,
         test_labels,
-        test_seen_texts,
-        test_seen_labels,
+        test_seen_texts=test_seen_texts,
+        test_seen_labels=test_seen_labels,
         seen_words={"positive": SEEN_POSITIVE, "negative": SEEN_NEGATIVE},
         unseen_words={"positive": UNSEEN_POSITIVE, "negative": UNSEEN_NEGATIVE},
+    )
+
+
+def _coherence_example(rng: random.Random, coherent: int, feeling_positive: int) -> str:
+    """A neutral opening and a feeling with its cause (as the corpus writes them), moods as asked."""
+    person = rng.choice(PEOPLE)
+    cause_positive = feeling_positive if coherent else 1 - feeling_positive
+    w = rng.choice(POSITIVE_WORDS if feeling_positive else NEGATIVE_WORDS)
+    event = _fill(rng.choice(_GOOD_EVENTS if cause_positive else _BAD_EVENTS), rng, person)
+    opening = _fill(rng.choice(_OPENERS), rng, person)
+    if rng.random() < 0.2:  # the corpus's other shape: the event, then the feeling in its own sentence
+        feeling = _fill(rng.choice(_FEELINGS), rng, person, w=w)
+        return f"{opening} {event}. {feeling}"
+    return f"{opening} " + _fill(rng.choice(_CAUSED_FEELINGS), rng, person, w=w, e=event)
+
+
+def make_coherence_task(n_train: int = 256, n_val: int = 200, n_test: int = 400, seed: int = 0) -> CoherenceTask:
+    """The task that needs context: does the feeling fit its cause (1, coherent) or not (0)?
+
+    Each example is a neutral opening and a feeling with its cause, in the corpus's own
+    sentence shapes ("he felt glad because he found his lost dog.", "a fox bit her hand, so she
+    felt joyful."). The corpus only ever pairs a good cause with a positive feeling and a bad
+    cause with a negative one; here half the examples pair them the wrong way round. The label
+    is 1 when the cause's mood equals the feeling's mood: an XOR of two moods, with each word,
+    on its own, independent of the label (the feeling is positive in half of each label's
+    examples, the cause good in half). A bag of words, static word vectors included, is at chance.
+
+    All feeling words appear in every split: what is new in a test example is the combination
+    of cause and feeling, not a word (the word-level transfer is what `make_sentiment_task` tests).
+
+    Args:
+        n_train: size of the labelled pool; labels alternate 1, 0, 1, 0 and the feeling's mood
+            cycles positive, positive, negative, negative, so every prefix of 4k examples is
+            balanced in label and in each mood.
+        n_val: size of the validation split (for choosing hyper-parameters).
+        n_test: size of the test split.
+        seed: the same seed gives the same examples (each split has its own random stream).
+
+    Returns:
+        A `CoherenceTask` (label_names ("incoherent", "coherent")).
+    """
+    _check_int("make_coherence_task: n_train", n_train, 2)
+    _check_int("make_coherence_task: n_val", n_val, 2)
+    _check_int("make_coherence_task: n_test", n_test, 2)
+
+    def examples(n: int, stream: int) -> tuple[list[str], list[int]]:
+        rng = random.Random(10_007 * seed + 1_000 + stream)  # streams apart from make_corpus and sentiment
+        labels = [1 - i % 2 for i in range(n)]  # 1, 0, 1, 0, ...
+        moods = [1 - (i // 2) % 2 for i in range(n)]  # feeling positive, positive, negative, negative, ...
+        return [_coherence_example(rng, y, m) for y, m in zip(labels, moods)], labels
+
+    train_texts, train_labels = examples(n_train, 0)
+    val_texts, val_labels = examples(n_val, 1)
+    test_texts, test_labels = examples(n_test, 2)
+    return CoherenceTask(
+        train_texts,
+        train_labels,
+        val_texts,
+        val_labels,
+        test_texts,
+        test_labels,
+        feeling_words={"positive": POSITIVE_WORDS, "negative": NEGATIVE_WORDS},
     )
 
 

@@ -186,3 +186,83 @@ def test_gradients_reach_every_parameter():
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert not missing
+
+
+# --- attention_weights ----------------------------------------------------------------------
+
+
+def sharp_model(**overrides) -> TinyGPT:
+    """A model whose attention is far from uniform (a fresh init's std 0.02 makes every row flat)."""
+    model = model_for(**overrides)
+    with torch.no_grad():
+        for block in model.transformer.h:
+            block.attn.c_attn.weight.normal_(0, 0.5)
+    return model
+
+
+def test_attention_weights_shape_rows_and_causal_mask():
+    model = sharp_model()
+    idx = torch.randint(1, 50, (3, 9))
+    w = model.attention_weights(idx)
+    assert w.shape == (3, 2, 2, 9, 9)  # (B, n_layer, n_head, T, T)
+    torch.testing.assert_close(w.sum(-1), torch.ones(3, 2, 2, 9))
+    assert (w.triu(1) == 0).all()  # causal: no weight on a later key
+    assert w.max() > 0.5  # not uniform: the test below is not trivially true
+    single = model.attention_weights(idx[1])
+    assert single.shape == (2, 2, 9, 9)  # one sequence (T,) -> (n_layer, n_head, T, T)
+    torch.testing.assert_close(single, w[1])
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_weights_are_the_ones_forward_uses(causal):
+    # Recompute every block's attention output as weights @ v (heads merged, projected) and
+    # compare it with what the fused SDPA call in the forward pass gave, captured by a hook.
+    model = sharp_model(causal=causal, dropout=0.1)
+    idx = torch.randint(1, 50, (2, 11))
+    idx[1, 7:] = 0  # right padding, masked out of the keys when bidirectional
+    captured = []
+    hooks = [
+        block.attn.register_forward_hook(lambda mod, inp, out: captured.append((inp[0], out)))
+        for block in model.transformer.h
+    ]
+    model.train()  # attention_weights must switch dropout off by itself, and restore the mode
+    w = model.attention_weights(idx)
+    assert model.training
+    model.eval()
+    captured.clear()
+    model(idx)
+    for h in hooks:
+        h.remove()
+    assert len(captured) == 2
+    for layer, (x_in, out) in enumerate(captured):
+        attn = model.transformer.h[layer].attn
+        v = attn.c_attn(x_in).split(16, dim=2)[2].view(2, 11, 2, 8).transpose(1, 2)  # (B, nh, T, hs)
+        y = (w[:, layer] @ v).transpose(1, 2).reshape(2, 11, 16)
+        torch.testing.assert_close(attn.c_proj(y), out, rtol=1e-4, atol=1e-5)
+    if not causal:
+        assert (w[1, :, :, :, 7:] == 0).all()  # no weight on padding
+        assert (w[0].triu(1) > 0).any()  # bidirectional: later keys get weight
+
+
+def test_attention_weights_follow_the_input():
+    model = sharp_model()
+    a = torch.randint(1, 50, (1, 8))
+    b = a.clone()
+    b[0, 2] = (b[0, 2] % 49) + 1
+    wa, wb = model.attention_weights(a), model.attention_weights(b)
+    torch.testing.assert_close(wa[..., :2, :2], wb[..., :2, :2])  # before the change: same
+    assert not torch.allclose(wa[..., 2:, :], wb[..., 2:, :])  # from the changed token on: different
+
+
+def test_attention_weights_bad_input():
+    model = model_for()
+    with pytest.raises(TypeError, match="LongTensor"):
+        model.attention_weights(torch.ones(1, 4))  # float ids
+    with pytest.raises(TypeError, match="LongTensor"):
+        model.attention_weights([1, 2, 3])
+    with pytest.raises(TypeError, match="LongTensor"):
+        model.attention_weights(torch.ones(1, 1, 4, dtype=torch.long))  # 3-D
+    with pytest.raises(ValueError, match="block_size"):
+        model.attention_weights(torch.ones(17, dtype=torch.long))
+    with pytest.raises(ValueError, match="sequence length"):
+        model.attention_weights(torch.ones(1, 0, dtype=torch.long))

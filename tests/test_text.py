@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from course_utils.text import (
+    ANIMALS,
+    COHERENCE_LABEL_NAMES,
+    FOODS,
     NEGATIVE_WORDS,
+    OBJECTS,
+    PEOPLE,
+    PLACES,
     POSITIVE_WORDS,
     SEEN_NEGATIVE,
     SEEN_POSITIVE,
@@ -18,9 +24,12 @@ from course_utils.text import (
     CausalLMDataset,
     CharTokenizer,
     ClassificationDataset,
+    ClassificationTask,
+    CoherenceTask,
     MaskedLMDataset,
     WordTokenizer,
     load_text_file,
+    make_coherence_task,
     make_corpus,
     make_sentiment_task,
     tokenizer_from_dict,
@@ -156,6 +165,134 @@ def test_task_bad_input(task):
         task.train_subset(0)
     with pytest.raises(ValueError, match="n_labels"):
         task.train_subset(10_000)
+
+
+def test_sentiment_task_is_a_classification_task_with_a_validation_split(task):
+    assert isinstance(task, ClassificationTask) and task.name == "sentiment"
+    assert len(task.val_texts) == len(task.val_labels) == 200 and sum(task.val_labels) == 100
+    all_sentiment = set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
+    for text, y in zip(task.val_texts, task.val_labels, strict=True):  # seen words, like the labelled pool
+        assert _words(text) & all_sentiment <= set(task.seen_words["positive" if y == 1 else "negative"])
+    assert not set(task.val_texts) & set(task.test_texts + task.test_seen_texts)
+    # the validation split has its own random stream: its size changes nothing else
+    other = make_sentiment_task(n_train=64, n_test=200, seed=0, n_val=10)
+    assert (other.train_texts, other.test_texts, other.test_seen_texts) == (
+        task.train_texts,
+        task.test_texts,
+        task.test_seen_texts,
+    )
+    assert other.val_texts == task.val_texts[:10]
+    with pytest.raises(ValueError, match="n_val"):
+        make_sentiment_task(n_val=1)
+
+
+# --- coherence task -------------------------------------------------------------------------
+
+_GOOD_CAUSE = re.compile(
+    r"got a new|won a prize|found (his|her) lost|gave (his|her)|ate a warm|came back home|sun came out|learned to ride"
+)
+_BAD_CAUSE = re.compile(
+    r"lost (his|her) (?!lost)|fell in the mud|ran away|broke (his|her)|rained all day|missed the bus|dropped (his|her)|bit (his|her) hand"
+)
+
+
+def _moods(text: str) -> tuple[int, int]:
+    """(cause is good, feeling is positive) of a coherence example, read off its words."""
+    good, bad = bool(_GOOD_CAUSE.search(text)), bool(_BAD_CAUSE.search(text))
+    assert good != bad, text
+    words = _words(text)
+    pos, neg = words & set(POSITIVE_WORDS), words & set(NEGATIVE_WORDS)
+    assert len(pos) + len(neg) == 1, text
+    return int(good), int(bool(pos))
+
+
+@pytest.fixture(scope="module")
+def coherence():
+    return make_coherence_task(n_train=64, n_val=100, n_test=400, seed=0)
+
+
+def test_coherence_label_is_whether_the_feeling_fits_its_cause(coherence):
+    assert isinstance(coherence, CoherenceTask) and isinstance(coherence, ClassificationTask)
+    assert coherence.name == "coherence" and coherence.label_names == COHERENCE_LABEL_NAMES
+    for texts, labels in (
+        (coherence.train_texts, coherence.train_labels),
+        (coherence.val_texts, coherence.val_labels),
+        (coherence.test_texts, coherence.test_labels),
+    ):
+        for text, y in zip(texts, labels, strict=True):
+            good, positive = _moods(text)
+            assert y == int(good == positive), text
+
+
+def test_coherence_words_alone_carry_no_label(coherence):
+    # every word occurs about equally often in both labels: no bag of words can tell them apart
+    big = make_coherence_task(n_train=2, n_val=2, n_test=4_000, seed=1)
+    counts = {0: {}, 1: {}}
+    for text, y in zip(big.test_texts, big.test_labels, strict=True):
+        for w in _words(text):
+            counts[y][w] = counts[y].get(w, 0) + 1
+    assert set(counts[0]) == set(counts[1])
+    for w in counts[0]:
+        a, b = counts[0][w], counts[1][w]
+        assert abs(a - b) <= 4 * (a + b) ** 0.5 + 2, (w, a, b)  # equal up to sampling noise
+    # and both moods, of the feeling and of the cause, are balanced within each label
+    for y in (0, 1):
+        moods = [_moods(t) for t, lab in zip(big.test_texts, big.test_labels, strict=True) if lab == y]
+        assert abs(sum(m[0] for m in moods) / len(moods) - 0.5) < 0.05
+        assert abs(sum(m[1] for m in moods) / len(moods) - 0.5) < 0.01
+
+
+def _skeletons(text: str) -> set[str]:
+    """Its sentences with every name, pronoun, noun and feeling word replaced by its kind."""
+    kinds = {p[0]: "P" for p in PEOPLE} | {"he": "p", "she": "p", "his": "q", "her": "q"}
+    kinds |= {w: "A" for w in ANIMALS} | {w: "O" for w in OBJECTS} | {w: "F" for w in FOODS}
+    kinds |= {w: "L" for w in PLACES} | {w: "W" for w in POSITIVE_WORDS + NEGATIVE_WORDS}
+    out = set()
+    for sentence in re.split(r"(?<=\.)\s+", text.strip()):
+        out.add(" ".join(kinds.get(w, w) for w in WordTokenizer.split(sentence)))
+    return out
+
+
+def test_coherence_examples_are_made_of_the_corpus_sentences(coherence, corpus, tok):
+    # every sentence of an example has a shape the corpus writes (its nouns and feeling word aside)
+    known = _skeletons(corpus)
+    for text in coherence.train_texts + coherence.test_texts:
+        assert _skeletons(text) <= known, text
+        assert tok.unk_id not in tok.encode(text)
+        assert len(tok.encode(text)) <= 32  # fits the shipped model's context
+    all_feelings = set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
+    used = set().union(*(_words(t) for t in coherence.train_texts + coherence.test_texts)) & all_feelings
+    assert used == all_feelings  # every feeling word, in training and test alike
+
+
+def test_coherence_prefixes_are_balanced_and_deterministic(coherence):
+    for n in (4, 16, 32):
+        texts, labels = coherence.train_subset(n)
+        assert sum(labels) == n // 2
+        assert sum(_moods(t)[1] for t in texts) == n // 2  # feeling positive in half
+    again = make_coherence_task(n_train=64, n_val=100, n_test=400, seed=0)
+    assert again == coherence
+    other = make_coherence_task(n_train=64, n_val=100, n_test=400, seed=1)
+    assert other.train_texts != coherence.train_texts
+    assert not set(coherence.val_texts) & set(coherence.test_texts)
+    # each split has its own stream: the pool's size does not change validation or test
+    bigger = make_coherence_task(n_train=128, n_val=100, n_test=400, seed=0)
+    assert bigger.val_texts == coherence.val_texts and bigger.test_texts == coherence.test_texts
+
+
+def test_coherence_bad_input(coherence):
+    for kwargs, name in (({"n_train": 1}, "n_train"), ({"n_val": 0}, "n_val"), ({"n_test": 2.5}, "n_test")):
+        with pytest.raises(ValueError, match=name):
+            make_coherence_task(**kwargs)
+    with pytest.raises(ValueError, match="n_labels"):
+        coherence.train_subset(65)
+
+
+def test_classification_task_checks_its_splits():
+    with pytest.raises(ValueError, match="same length"):
+        ClassificationTask(["a", "b"], [0], ["c"], [1], ["d"], [0])
+    with pytest.raises(TypeError, match="list of strings"):
+        ClassificationTask("ab", [0, 1], ["c"], [1], ["d"], [0])
 
 
 # --- tokenizers -----------------------------------------------------------------------------

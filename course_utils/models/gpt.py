@@ -97,6 +97,24 @@ class SelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again: (B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
+    def attention_weights(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The softmax weights the fused call in `forward` uses, written out: x (B, T, C) -> (B, nh, T, T).
+
+        Row t of head h holds how much query t takes from each key. Same projections and masks as
+        `forward`; attention dropout (training only) is not applied.
+        """
+        B, T, C = x.shape
+        q, k, _ = self.c_attn(x).split(C, dim=2)  # each (B, T, C)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head)  # (B, nh, T, T)
+        if self.causal:
+            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T): key after query
+            scores = scores.masked_fill(future, float("-inf"))
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask, float("-inf"))
+        return F.softmax(scores, dim=-1)  # (B, nh, T, T), each row sums to 1
+
 
 class MLP(nn.Module):
     """Position-wise feed-forward network: widen 4x, GELU, narrow back."""
@@ -184,9 +202,8 @@ class TinyGPT(nn.Module):
         if check_length and idx.shape[1] > self.config.block_size:
             raise ValueError(f"TinyGPT: sequence length {idx.shape[1]} exceeds block_size {self.config.block_size}")
 
-    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
-        """Final hidden states, after the last LayerNorm: idx (B, T) -> (B, T, C)."""
-        self._check_idx(idx)
+    def _embed(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Token + position embeddings (B, T, C), and the key mask the blocks use (or None)."""
         B, T = idx.shape
         pos = torch.arange(T, device=idx.device)  # (T,)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
@@ -194,9 +211,54 @@ class TinyGPT(nn.Module):
         if not self.config.causal and bool((idx == self.config.pad_id).any()):
             key_mask = (idx != self.config.pad_id)[:, None, None, :]  # (B, 1, 1, T): don't attend to padding
             key_mask = key_mask | ~key_mask.any(-1, keepdim=True)  # an all-padding row attends to all (no NaN)
+        return x, key_mask
+
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """Final hidden states, after the last LayerNorm: idx (B, T) -> (B, T, C)."""
+        self._check_idx(idx)
+        x, key_mask = self._embed(idx)
         for block in self.transformer.h:
             x = block(x, key_mask)
         return self.transformer.ln_f(x)  # (B, T, C)
+
+    def attention_weights(self, idx: torch.Tensor) -> torch.Tensor:
+        """The attention weights of every layer and head, as the forward pass computes them.
+
+        The forward pass calls the fused `F.scaled_dot_product_attention`, which never shows its
+        weights; this runs the same blocks and, at each one, recomputes the queries and keys with
+        the same modules and writes the softmax out (`SelfAttention.attention_weights`). The model
+        is put in eval mode for the call (no dropout) and restored afterwards.
+
+        Args:
+            idx: token ids, one sequence (T,) or a batch (B, T), LongTensor, T <= block_size.
+
+        Returns:
+            (n_layer, n_head, T, T) for one sequence, (B, n_layer, n_head, T, T) for a batch.
+            Entry [l, h, t, s] is how much query position t attends to key position s in head h
+            of layer l; each row sums to 1, and a causal model's upper triangle (s > t) is 0.
+        """
+        if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.dim() not in (1, 2):
+            got = f"{idx.dtype} of shape {tuple(idx.shape)}" if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise TypeError(f"TinyGPT.attention_weights: idx must be a LongTensor of shape (T,) or (B, T), got {got}")
+        if idx.shape[-1] < 1 or idx.shape[-1] > self.config.block_size:
+            raise ValueError(
+                f"TinyGPT.attention_weights: sequence length must be in [1, block_size={self.config.block_size}], "
+                f"got {idx.shape[-1]}"
+            )
+        single = idx.dim() == 1
+        idx = idx[None] if single else idx  # (B, T)
+        was_training = self.training
+        self.eval()
+        try:
+            x, key_mask = self._embed(idx)
+            weights = []
+            for block in self.transformer.h:
+                weights.append(block.attn.attention_weights(block.ln_1(x), key_mask))  # (B, nh, T, T)
+                x = block(x, key_mask)
+        finally:
+            self.train(was_training)
+        out = torch.stack(weights, dim=1)  # (B, n_layer, nh, T, T)
+        return out[0] if single else out
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
