@@ -85,45 +85,145 @@ def syllabus_markdown(entries: list[Entry]) -> str:
     return "\n".join(rows)
 
 
-def draw_prerequisite_graph(entries: list[Entry], ax=None):
-    """Draw the notebooks as boxes in columns by depth, with an arrow from each prerequisite."""
-    from course_utils.plotting import PALETTE, new_figure
+def prerequisite_layers(entries: list[Entry]) -> dict[str, tuple[int, int]]:
+    """Where each notebook sits on the course map: (column, row).
 
-    if ax is None:
-        fig, ax = new_figure(width=10.0, height=4.6)
-    else:
-        fig = ax.figure
+    The column is the notebook's prerequisite depth (0 for one that builds on nothing in `entries`,
+    else one more than its deepest prerequisite); within a column, notebooks are ordered by the mean row
+    of their prerequisites, so arrows cross as little as this simple rule allows.
+
+    Raises:
+        ValueError: prerequisites that form a cycle.
+    """
     by_stem = {e.stem: e for e in entries}
     depth: dict[str, int] = {}
 
-    def level(stem: str) -> int:
+    def level(stem: str, seen: tuple[str, ...] = ()) -> int:
+        if stem in seen:
+            raise ValueError(f"draw_prerequisite_graph: the prerequisites of {list(seen)} form a cycle")
         if stem not in depth:
             prereqs = [p for p in by_stem[stem].prerequisites if p in by_stem]
-            depth[stem] = 1 + max((level(p) for p in prereqs), default=-1)
+            depth[stem] = 1 + max((level(p, (*seen, stem)) for p in prereqs), default=-1)
         return depth[stem]
 
     columns: dict[int, list[str]] = {}
     for e in entries:
         columns.setdefault(level(e.stem), []).append(e.stem)
-    pos = {}
-    for col, stems in columns.items():
+    place: dict[str, tuple[int, int]] = {}
+    for col in sorted(columns):
+        stems = columns[col]
+
+        def centre(stem: str) -> float:
+            rows = [place[p][1] for p in by_stem[stem].prerequisites if p in place]
+            return sum(rows) / len(rows) if rows else 0.0
+
+        stems.sort(key=lambda s: (centre(s), s))
         for row, stem in enumerate(stems):
-            pos[stem] = (col, -(row - (len(stems) - 1) / 2))
+            place[stem] = (col, row)
+    return place
+
+
+def draw_prerequisite_graph(entries: list[Entry], ax=None):
+    """The course map: one box per notebook, in columns by prerequisite depth, an arrow from each prerequisite.
+
+    Labels are wrapped to fit their boxes (the font shrinks if a word is still too long), boxes never
+    overlap, and everything stays inside the figure (`tests/test_course_map.py` checks all three).
+
+    Args:
+        entries: the notebooks, e.g. `load_syllabus()`.
+        ax: an Axes to draw into; by default a new figure 10 inches wide, as tall as the columns need.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import textwrap
+
+    from matplotlib.patches import FancyBboxPatch
+
+    from course_utils.plotting import PALETTE, new_figure
+
+    if not entries:
+        raise ValueError("draw_prerequisite_graph: entries must not be empty")
+    place = prerequisite_layers(entries)
+    n_cols = 1 + max(c for c, _ in place.values())
+    col_size = {c: 1 + max(r for cc, r in place.values() if cc == c) for c in range(n_cols)}
+    n_rows = max(col_size.values())
+    if ax is None:
+        fig, ax = new_figure(width=10.0, height=1.0 + 1.15 * n_rows)
+    else:
+        fig = ax.figure
+    box_w, box_h = 0.84, 0.66  # in units of the column and row spacing
+
+    def centre(stem: str) -> tuple[float, float]:
+        col, row = place[stem]
+        return float(col), (col_size[col] - 1) / 2 - row  # each column centred on y = 0
+
+    ax.set_xlim(-0.5, n_cols - 0.5)
+    ax.set_ylim(-n_rows / 2 - 0.05, n_rows / 2 + 0.05)
+    ax.axis("off")
+    boxes, texts = {}, {}
+    for e in entries:
+        x, y = centre(e.stem)
+        colour = PALETTE["orange"] if e.device == "gpu-optional" else PALETTE["sky"]
+        box = FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0,rounding_size=0.06",
+                             fc=colour, ec="0.3", lw=1, alpha=0.95, zorder=3)
+        ax.add_patch(box)
+        boxes[e.stem] = box
+        texts[e.stem] = ax.text(x, y, "", ha="center", va="center", fontsize=9, zorder=4)
+    ax.set_title("The course: each arrow points from a notebook to one that builds on it", fontsize=11)
+    if any(e.device == "gpu-optional" for e in entries):
+        ax.text(0.5, 0.0, "orange: uses a GPU when there is one (a CPU is enough)", transform=ax.transAxes,
+                ha="center", va="bottom", fontsize=8.5, color="0.25")
+    fig.draw_without_rendering()  # runs the layout engine: the axes' final size, which the measurements below need
+    to_px = ax.transData.transform
+
+    rects = {}  # each box in pixels, with a little room around it
+    for stem in boxes:
+        bx, by = centre(stem)
+        (left, bottom), (right, top) = to_px([(bx - box_w / 2 - 0.04, by - box_h / 2 - 0.04),
+                                              (bx + box_w / 2 + 0.04, by + box_h / 2 + 0.04)])
+        rects[stem] = (left, bottom, right, top)
+    centres_px = {stem: tuple(to_px(centre(stem))) for stem in boxes}
+
+    def crossings(rad: float, a: str, b: str) -> int:
+        """How many points of the arc from box a to box b (matplotlib's arc3 curve) fall inside other boxes."""
+        (x0, y0), (x1, y1) = centres_px[a], centres_px[b]
+        cx, cy = (x0 + x1) / 2 + rad * (y1 - y0), (y0 + y1) / 2 - rad * (x1 - x0)
+        hits = 0
+        for t in [i / 40 for i in range(1, 40)]:
+            px = (1 - t) ** 2 * x0 + 2 * t * (1 - t) * cx + t**2 * x1
+            py = (1 - t) ** 2 * y0 + 2 * t * (1 - t) * cy + t**2 * y1
+            hits += sum(left <= px <= right and bottom <= py <= top
+                        for stem, (left, bottom, right, top) in rects.items() if stem not in (a, b))
+        return hits
+
     for e in entries:
         for p in e.prerequisites:
-            if p in pos:
-                ax.annotate("", xy=pos[e.stem], xytext=pos[p],
-                            arrowprops={"arrowstyle": "-|>", "color": "0.55", "lw": 1.2,
-                                        "shrinkA": 28, "shrinkB": 28, "connectionstyle": "arc3,rad=0.08"})
+            if p not in place:
+                continue
+            # the straightest arc that passes no other box (or the fewest)
+            rad = min((0.0, 0.15, -0.15, 0.3, -0.3, 0.45, -0.45, 0.6, -0.6),
+                      key=lambda r, a=p, b=e.stem: (crossings(r, a, b), abs(r)))
+            ax.annotate("", xy=centre(e.stem), xytext=centre(p), zorder=2,
+                        arrowprops={"arrowstyle": "-|>", "color": "0.5", "lw": 1.1, "patchA": boxes[p],
+                                    "patchB": boxes[e.stem], "shrinkA": 1, "shrinkB": 1,
+                                    "connectionstyle": f"arc3,rad={rad}"})
+    # wrap each label to its box, shrinking the font until every line fits (measured, not guessed)
+    # (a figure from new_figure has no drawing canvas yet: matplotlib's own renderer measures the same)
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else fig._get_renderer()
     for e in entries:
-        colour = PALETTE["orange"] if e.device == "gpu-optional" else PALETTE["sky"]
-        ax.text(*pos[e.stem], f"{e.number} {e.term}\n{e.minutes} min", ha="center", va="center", fontsize=9,
-                bbox={"boxstyle": "round,pad=0.4", "fc": colour, "ec": "0.3", "alpha": 0.9})
-    ax.set_xlim(-0.6, max(columns) + 0.6)
-    rows = max(len(s) for s in columns.values())
-    ax.set_ylim(-rows / 2 - 0.2, rows / 2 + 0.2)
-    ax.axis("off")
-    ax.set_title("The course: each arrow points from a notebook to one that builds on it")
+        box_px = boxes[e.stem].get_window_extent(renderer)
+        text = texts[e.stem]
+        # whole words first, down to 7 points; only then split a word too long for its box
+        for size, split in ((9, False), (8.5, False), (8, False), (7.5, False), (7, False), (7, True), (6.5, True),
+                            (6, True)):
+            text.set_fontsize(size)
+            chars = max(4, int(box_px.width / (0.55 * size * fig.dpi / 72)))
+            lines = textwrap.wrap(f"{e.number} · {e.term}", chars, break_long_words=split)
+            text.set_text("\n".join([*lines, f"{e.minutes} min"]))
+            extent = text.get_window_extent(renderer)
+            if extent.width <= box_px.width * 0.94 and extent.height <= box_px.height * 0.94:
+                break
     return fig
 
 

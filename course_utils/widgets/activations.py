@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import torch
-from matplotlib.ticker import LogLocator, NullLocator
+from matplotlib.ticker import FixedLocator, NullLocator
 from torch import nn
 
-from course_utils.activations import ACTIVATION_NAMES, get_activation
+from course_utils.activations import ACTIVATION_NAMES, INIT_SCHEMES, backward_signal_norms, get_activation, init_std
 from course_utils.data import TOY_DATASETS, make_toy_2d
 from course_utils.models.mlp import make_mlp
 from course_utils.plotting import CLASS_CMAP, CLASS_PROB_CMAP, COLORS, PALETTE, label, new_figure
@@ -29,7 +29,7 @@ def _activation_toggle(value: str = "relu") -> widgets.ToggleButtons:
         options=[(_LABELS[n], n) for n in ACTIVATION_NAMES],
         value=value,
         description="activation",
-        style={"button_width": "82px"},
+        style={"button_width": "74px"},
     )
 
 
@@ -90,6 +90,9 @@ def make_activation_explorer(activation: str = "relu"):
 
 
 # ---------------------------------------------------------------- decision boundaries
+_BOUNDARY_CACHE: dict[tuple, dict] = {}  # the widget and the notebook's table train the same 21 networks: once
+
+
 @single_thread()  # a tiny network: one thread is fastest
 def compute_decision_boundary(
     activation: str = "relu",
@@ -104,25 +107,37 @@ def compute_decision_boundary(
 ) -> dict:
     """Train a small MLP with `activation` on a 2-D toy set; return its decision boundary.
 
-    Full-batch Adam for `steps` steps: a fraction of a second on a CPU.
+    Full-batch Adam for `steps` steps: a fraction of a second on a CPU. `seed` seeds both the data
+    and the network's initialisation.
 
     Returns:
         {"X": (N, 2), "y": (N,), "xx", "yy": (grid_size, grid_size) grid coordinates,
-         "prob": (grid_size, grid_size) predicted probability of class 1, "accuracy": float, "loss": float}
+         "prob": (grid_size, grid_size) predicted probability of class 1, "accuracy": float, "loss": float,
+         "losses": list of `steps` floats, the training loss before each step}
     """
     if dataset not in TOY_DATASETS:
         raise ValueError(f"dataset must be one of {TOY_DATASETS}, got {dataset!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
+    get_activation(activation)  # a clear error for an unknown name
+    key = (activation, dataset, tuple(hidden), steps, lr, n_samples, seed, grid_size)
+    if key not in _BOUNDARY_CACHE:
+        _BOUNDARY_CACHE[key] = _train_boundary(activation, dataset, hidden, steps, lr, n_samples, seed, grid_size)
+    return dict(_BOUNDARY_CACHE[key])  # a copy: a caller may change its dict, not the cached one
+
+
+def _train_boundary(activation, dataset, hidden, steps, lr, n_samples, seed, grid_size) -> dict:
     X, y = make_toy_2d(dataset, n_samples=n_samples, noise=0.12, seed=seed)
     torch.manual_seed(seed)
     model = make_mlp(2, hidden, 2, activation=activation)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
     for _ in range(steps):
         loss = nn.functional.cross_entropy(model(X), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        losses.append(loss.item())
     lim = X.abs().max().item() * 1.1
     axis = torch.linspace(-lim, lim, grid_size)
     xx, yy = torch.meshgrid(axis, axis, indexing="xy")
@@ -131,11 +146,11 @@ def compute_decision_boundary(
         prob = model(torch.stack([xx.flatten(), yy.flatten()], 1)).softmax(-1)[:, 1].reshape(grid_size, grid_size)
         acc = (logits.argmax(-1) == y).float().mean().item()
         final_loss = nn.functional.cross_entropy(logits, y).item()
-    return {"X": X, "y": y, "xx": xx, "yy": yy, "prob": prob, "accuracy": acc, "loss": final_loss}
+    return {"X": X, "y": y, "xx": xx, "yy": yy, "prob": prob, "accuracy": acc, "loss": final_loss, "losses": losses}
 
 
 def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circles", "xor")):
-    """Toggle the activation and the data set; see what boundary a small MLP can draw.
+    """Toggle the activation and the data set; see what boundary a small MLP can draw, and how its loss fell.
 
     All combinations are trained once when the widget is built (about 0.1 s each).
     """
@@ -144,9 +159,11 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
     results = {(a, d): compute_decision_boundary(a, d) for a in ACTIVATION_NAMES for d in datasets}
     # matplotlib wants arrays: handing it tensors works, but through a conversion numpy deprecates
     results = {
-        key: {name: v.numpy() if isinstance(v, torch.Tensor) else v for name, v in r.items()} for key, r in results.items()
+        key: {name: v.numpy() if isinstance(v, torch.Tensor) else v for name, v in r.items()}
+        for key, r in results.items()
     }
-    fig, ax = new_figure(width=4.6, height=4.2)
+    # wide and short, so that controls and figure fit a laptop screen together
+    fig, (ax, ax_loss) = new_figure(2, width=9.0, height=3.3, gridspec_kw={"width_ratios": [1, 1.25]})
     first = results[(ACTIVATION_NAMES[0], datasets[0])]
     lim = first["xx"].max().item()
     mesh = ax.imshow(
@@ -168,10 +185,19 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
     for boundary in boundaries.values():
         boundary.set_visible(False)
     points = ax.scatter(
-        first["X"][:, 0], first["X"][:, 1], c=first["y"], cmap=CLASS_CMAP, s=12, edgecolors="white", linewidths=0.3
+        first["X"][:, 0], first["X"][:, 1], c=first["y"], cmap=CLASS_CMAP, s=10, edgecolors="white", linewidths=0.3
     )
     label(ax, "$x_1$", "$x_2$")
-    fig.colorbar(mesh, ax=ax, label="P(class 1)", shrink=0.8)
+    # right: the training loss of every activation on this data set (grey), the chosen one in colour
+    steps = len(first["losses"])
+    others = [ax_loss.plot([], [], color="0.8", lw=1)[0] for _ in ACTIVATION_NAMES]
+    (chosen,) = ax_loss.plot([], [], color=PALETTE["vermillion"], lw=2.5)
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlim(0, steps)
+    ax_loss.set_ylim(1e-3, 1.5)
+    ax_loss.yaxis.set_major_locator(FixedLocator([1e-3, 1e-2, 1e-1, 1]))
+    ax_loss.yaxis.set_minor_locator(NullLocator())
+    label(ax_loss, "Adam step", "loss (log scale)", "training loss (grey: the others)")
 
     def draw(activation, dataset):
         r = results[(activation, dataset)]
@@ -185,16 +211,24 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
             mesh.set_extent((-lim, lim, -lim, lim))
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
-        ax.title.set_text(f"{_LABELS[activation]} on {dataset}: train accuracy {r['accuracy']:.0%}")
-        return "black line: the decision boundary, where the model is 50/50"
+        for line, name in zip(others, ACTIVATION_NAMES):
+            line.set_data(range(steps), results[(name, dataset)]["losses"])
+        chosen.set_data(range(steps), r["losses"])
+        ax.title.set_text(f"{_LABELS[activation]} on {dataset}: accuracy {r['accuracy']:.0%}")
+        return (
+            f"final training loss <b>{r['loss']:.3f}</b>. Black line: the decision boundary, where the model "
+            "is 50/50; shading: the predicted probability of the orange class."
+        )
 
     controls = {
         "activation": _activation_toggle(),
-        "dataset": widgets.Dropdown(options=list(datasets), value=datasets[0], description="data set"),
+        "dataset": widgets.Dropdown(
+            options=list(datasets), value=datasets[0], description="data set", layout=widgets.Layout(width="200px")
+        ),
     }
-    # dynamic: what an activation change redraws (map, boundary, title), and the points that lie on the map;
-    # background_key: the axes' range follows the data set alone, so each data set's picture is kept
-    dynamic = [mesh, points, *boundaries.values(), ax.title]
+    # dynamic: what an activation change redraws (map, boundary, loss curves, titles), and the points on the map;
+    # background_key: the map's range follows the data set alone, so each data set's picture is kept
+    dynamic = [mesh, points, *boundaries.values(), *others, chosen, ax.title]
     explorer = Explorer(
         "decision-boundary", controls, fig, draw, dynamic=dynamic, background_key=lambda dataset, **_: dataset
     )
@@ -203,65 +237,99 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
 
 
 # ---------------------------------------------------------------- gradients through depth
+GAINS = (0.25, 0.5, 0.71, 1.0, 1.41, 2.0, 4.0)  # multiples of an init scheme's standard deviation
+_INIT_LABELS = {"default": "PyTorch default", "xavier": "Xavier/Glorot", "he": "He/Kaiming"}
+
+
 @single_thread()
 def compute_gradient_norms(
-    activation: str = "sigmoid", depth: int = 20, *, width: int = 32, n_samples: int = 256, seed: int = 0
+    activation: str = "sigmoid",
+    depth: int = 20,
+    *,
+    init: str = "xavier",
+    gain: float = 1.0,
+    width: int = 64,
+    n_samples: int = 64,
+    seed: int = 0,
 ) -> torch.Tensor:
-    """Gradient norm of each hidden layer's weights in a freshly initialised deep MLP, after one backward pass.
+    """The gradient's norm at each layer of a freshly initialised deep network, relative to the last layer.
 
-    Glorot (Xavier) normal initialisation with zero biases (Glorot & Bengio, 2010), standard-normal
-    inputs, loss = mean of the outputs squared.
+    The network is `depth` square layers h = activation(h @ W.T) of `width` units, zero biases, weights
+    drawn from a normal distribution with standard deviation `init_std(init, width, width, gain)`, on
+    standard-normal inputs. The gradient arriving at the top is standard normal too (the loss is a fixed
+    random linear read-out), so only the layers shape what comes out at the bottom. Float64 throughout,
+    so that exploding and vanishing values stay representable.
+
+    Args:
+        activation: a name from `ACTIVATION_NAMES`.
+        depth: number of layers, 1 to 200.
+        init: a scheme from `course_utils.activations.INIT_SCHEMES` ("default", "xavier", "he").
+        gain: multiplier of the scheme's standard deviation (> 0).
+        width, n_samples, seed: the layers' width, the batch size and the random seed.
 
     Returns:
-        A tensor of shape (depth,): entry i is ||dL/dW_i|| for hidden layer i (0 = nearest the input).
+        A float64 tensor of shape (depth,): entry l is ||dL/dz_l|| / ||dL/dz_last||, l = 0 nearest the input.
     """
+    act = get_activation(activation)
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 200:
         raise ValueError(f"depth must be an int in [1, 200], got {depth!r}")
-    torch.manual_seed(seed)
-    model = make_mlp(width, [width] * depth, 1, activation=activation)
-    for layer in model:
-        if isinstance(layer, nn.Linear):
-            nn.init.xavier_normal_(layer.weight)
-            nn.init.zeros_(layer.bias)
-    x = torch.randn(n_samples, width)
-    loss = model(x).pow(2).mean()
-    loss.backward()
-    linears = [m for m in model if isinstance(m, nn.Linear)][:-1]
-    return torch.stack([m.weight.grad.norm() for m in linears])
+    for pname, value in (("width", width), ("n_samples", n_samples)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{pname} must be a positive int, got {value!r}")
+    std = init_std(init, width, width, gain)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_samples, width, generator=g, dtype=torch.float64)
+    grad_out = torch.randn(n_samples, width, generator=g, dtype=torch.float64)
+    weights = [torch.randn(width, width, generator=g, dtype=torch.float64) * std for _ in range(depth)]
+    norms = backward_signal_norms(x, weights, act.f, act.df, grad_out)
+    return norms / norms[-1]
 
 
 def make_gradient_depth_explorer():
-    """Pick an activation and a depth; see how big the gradient is at each layer (log scale)."""
+    """Pick an activation, a depth and an initialisation; see the gradient's size at each layer (log scale)."""
     from course_utils.widgets.explorer import Explorer
 
     max_depth = 30
-    fig, ax = new_figure(width=7.0, height=3.4)
-    bars = ax.bar(range(1, max_depth + 1), [1e-16] * max_depth, color=COLORS[0])
+    floor = 1e-30  # the bottom of the axis: bars of smaller values reach it and stop
+    fig, ax = new_figure(width=9.0, height=3.2)
+    bars = ax.bar(range(1, max_depth + 1), [floor] * max_depth, bottom=floor, color=COLORS[0])
+    ax.axhline(1.0, color="0.3", lw=1, ls="--")
     ax.set_yscale("log")
-    ax.set_ylim(1e-16, 10)
-    # a tick every other decade and no minor ticks: 17 decades of minor ticks cost more to draw than the bars
-    ax.yaxis.set_major_locator(LogLocator(base=100))
+    ax.set_ylim(floor, 1e30)
+    # a tick every ten decades and no minor ticks: sixty decades of minor ticks cost more to draw than the bars
+    ax.yaxis.set_major_locator(FixedLocator([10.0**k for k in range(-30, 31, 10)]))
     ax.yaxis.set_minor_locator(NullLocator())
-    norms_cache: dict[tuple[str, int], torch.Tensor] = {}
     ax.set_xlim(0.3, max_depth + 0.7)
-    label(ax, "hidden layer (1 = nearest the input)", "gradient norm of its weights")
+    label(ax, "layer (1 = nearest the input)", "gradient norm / last layer's")
+    norms_cache: dict[tuple, torch.Tensor] = {}
 
-    def draw(activation, depth):
-        if (activation, depth) not in norms_cache:
-            norms_cache[activation, depth] = compute_gradient_norms(activation, depth)
-        norms = norms_cache[activation, depth]
+    def draw(activation, depth, init, gain):
+        key = (activation, depth, init, gain)
+        if key not in norms_cache:
+            norms_cache[key] = compute_gradient_norms(activation, depth, init=init, gain=gain)
+        norms = norms_cache[key].clamp(floor, 1e30)
         for i, bar in enumerate(bars):
-            bar.set_height(norms[i].item() if i < depth else 1e-16)
-        ratio = (norms[0] / norms[-1]).item()
-        ax.title.set_text(f"{_LABELS[activation]}, {depth} hidden layers")
-        return (
-            f"first layer / last layer gradient ratio: <b>{ratio:.2g}</b> "
-            f"({'vanishing' if ratio < 1e-3 else 'healthy' if ratio < 1e3 else 'exploding'})"
-        )
+            # a bar from 1 (the last layer's size) up or down to the layer's relative size
+            height = norms[i].item() if i < depth else 1.0
+            bar.set_y(min(height, 1.0))
+            bar.set_height(abs(height - 1.0))
+            bar.set_color(PALETTE["vermillion"] if height > 1 else PALETTE["blue"])
+            bar.set_visible(i < depth)  # layers beyond the depth: no bar at all
+        ratio = norms_cache[key][0].item()
+        ax.title.set_text(f"{_LABELS[activation]}, {depth} layers, {_INIT_LABELS[init]} init x {gain:g}")
+        verdict = "vanishing" if ratio < 1e-2 else "exploding" if ratio > 1e2 else "healthy"
+        return f"first layer / last layer gradient norm: <b>{ratio:.2g}</b> ({verdict})"
 
     controls = {
         "activation": _activation_toggle("sigmoid"),
         "depth": widgets.IntSlider(value=20, min=2, max=max_depth, description="depth"),
+        "init": widgets.Dropdown(
+            options=[(_INIT_LABELS[s], s) for s in INIT_SCHEMES],
+            value="xavier",
+            description="init",
+            layout=widgets.Layout(width="220px"),
+        ),
+        "gain": widgets.SelectionSlider(options=list(GAINS), value=1.0, description="std x"),
     }
     # dynamic: the bars (a fixed pool, one per possible layer) and the title; the log axis stays cached
     return Explorer("gradient-depth", controls, fig, draw, dynamic=[*bars, ax.title])
