@@ -28,10 +28,24 @@ SEQUENTIAL_CMAP = "viridis"
 DIVERGING_CMAP = "RdBu_r"
 
 _STYLES = {
-    "default": {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "lines.linewidth": 2.0,
-                "legend.fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10},
-    "workshop": {"font.size": 15, "axes.titlesize": 17, "axes.labelsize": 15, "lines.linewidth": 3.0,
-                 "legend.fontsize": 13, "xtick.labelsize": 13, "ytick.labelsize": 13},
+    "default": {
+        "font.size": 11,
+        "axes.titlesize": 12,
+        "axes.labelsize": 11,
+        "lines.linewidth": 2.0,
+        "legend.fontsize": 10,
+        "xtick.labelsize": 10,
+        "ytick.labelsize": 10,
+    },
+    "workshop": {
+        "font.size": 15,
+        "axes.titlesize": 17,
+        "axes.labelsize": 15,
+        "lines.linewidth": 3.0,
+        "legend.fontsize": 13,
+        "xtick.labelsize": 13,
+        "ytick.labelsize": 13,
+    },
 }
 _COMMON = {
     "axes.prop_cycle": mpl.cycler(color=COLORS),
@@ -59,8 +73,9 @@ def current_style() -> str:
     return _current["name"]
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, height: float = 3.2,
-               **subplot_kw) -> tuple[Figure, Axes | list]:
+def new_figure(
+    ncols: int = 1, nrows: int = 1, *, width: float | None = None, height: float = 3.2, **subplot_kw
+) -> tuple[Figure, Axes | list]:
     """A figure not managed by pyplot (so a notebook shows it only when asked), with the course style.
 
     Widgets use it so that redrawing never leaks extra copies of a figure into cell output.

@@ -29,3 +29,16 @@ def test_browser_latencies_summarise_each_notebook_and_all(tmp_path):
     assert not rows["b.ipynb"]["ok"] and rows["b.ipynb"]["max_ms"] == 900 and rows["b.ipynb"]["controls"] == 2
     assert rows["all notebooks"]["moves"] == 7 and rows["all notebooks"]["controls"] == 3
     assert bench.browser_latencies(tmp_path / "missing.json") == []
+
+
+def test_browser_sizes_flag_tall_widgets_and_upscaled_figures(tmp_path):
+    def widget(name, height, scale):
+        return {"explorer": name, "height_px": height, "scale": scale, "natural_px": [400, 300]}
+
+    widgets = [widget("fits", 580, 1.0), widget("tall", 640, 1.0), widget("stretched", 500, 1.3)]
+    data = {"a.ipynb": {"run_all_s": 1.0, "controls": [], "widgets": widgets}}
+    path = tmp_path / "browser-latency.json"
+    path.write_text(json.dumps(data))
+    ok = {row["explorer"]: row["ok"] for row in bench.browser_sizes(path)}
+    assert ok == {"fits": True, "tall": False, "stretched": False}
+    assert bench.browser_sizes(tmp_path / "missing.json") == []

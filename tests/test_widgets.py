@@ -38,7 +38,8 @@ def test_every_control_changes_the_figure(key):
         explorer.refresh(full=True)
         assert np.array_equal(quick, _pixels(explorer.image.value)), (
             f"{key}: after moving {name!r} the picture differs from a full redraw: `draw` changes an artist "
-            "that is not in the Explorer's dynamic list without marking the figure stale")
+            "that is not in the Explorer's dynamic list without marking the figure stale"
+        )
 
 
 def _pixels(png: bytes) -> np.ndarray:
@@ -89,8 +90,11 @@ def test_background_key_keeps_one_static_picture_per_key():
         if ax.get_xlabel() != note:
             ax.set_xlabel(note)  # static, but not a function of the key: must force a full redraw
 
-    controls = {"scale": widgets.Dropdown(options=["small", "large"]), "slope": widgets.IntSlider(value=1, max=3),
-                "note": widgets.Dropdown(options=["x", "y"])}
+    controls = {
+        "scale": widgets.Dropdown(options=["small", "large"]),
+        "slope": widgets.IntSlider(value=1, max=3),
+        "note": widgets.Dropdown(options=["x", "y"]),
+    }
     explorer = Explorer("demo", controls, fig, draw, dynamic=[line], background_key=lambda scale, **_: scale)
     explorer.controls["scale"].value = "large"  # first visit: drawn
     assert explorer.full_redraws == 2
@@ -111,7 +115,7 @@ def test_background_key_keeps_one_static_picture_per_key():
 def test_explorer_saved_figure_still_shows_dynamic_artists():
     explorer = _line_explorer(dynamic=True)
     buffer = io.BytesIO()
-    explorer.figure.savefig(buffer, format="png", dpi=explorer.dpi)  # saving draws animated artists too
+    explorer.figure.savefig(buffer, format="png", dpi=explorer.figure.dpi)  # saving draws animated artists too
     assert np.array_equal(_pixels(buffer.getvalue()), _pixels(explorer.image.value))
 
 
@@ -123,8 +127,9 @@ def test_explorer_set_redraws_once_and_rejects_unknown_controls():
         calls.append((a, b))
         ax.set_title(f"{a} {b}")
 
-    explorer = Explorer("demo", {"a": widgets.IntSlider(value=1, min=0, max=5),
-                                 "b": widgets.Checkbox(value=False)}, fig, draw)
+    explorer = Explorer(
+        "demo", {"a": widgets.IntSlider(value=1, min=0, max=5), "b": widgets.Checkbox(value=False)}, fig, draw
+    )
     explorer.set(a=3, b=True)
     assert calls == [(1, False), (3, True)]
     with pytest.raises(ValueError, match="unknown control"):
@@ -151,6 +156,9 @@ def test_explorer_bad_arguments():
         Explorer("demo", {"n": widgets.IntSlider()}, fig, lambda n: None, layout="diagonal")
     with pytest.raises(ValueError, match="dpi"):
         Explorer("demo", {"n": widgets.IntSlider()}, fig, lambda n: None, dpi=0)
+    for bad in (0.5, 5, "2", True):
+        with pytest.raises(ValueError, match="pixel_ratio"):
+            Explorer("demo", {"n": widgets.IntSlider()}, fig, lambda n: None, pixel_ratio=bad)
     other, other_ax = new_figure()
     (foreign,) = other_ax.plot([0, 1])
     with pytest.raises(ValueError, match="dynamic"):
@@ -193,15 +201,21 @@ def test_no_text_runs_off_the_figure(style):
             figure = explorer.figure
             renderer = explorer._canvas.get_renderer()
             # tick labels are drawn only inside the axis range, so theirs do not count
-            ticks = {id(t) for ax in figure.axes for axis in (ax.xaxis, ax.yaxis)
-                     for t in axis.get_ticklabels(which="both")}
+            ticks = {
+                id(t) for ax in figure.axes for axis in (ax.xaxis, ax.yaxis) for t in axis.get_ticklabels(which="both")
+            }
             box = figure.bbox
+            slack = 2 * explorer.pixel_ratio  # 2 pixels on the screen: the picture has pixel_ratio pixels for each
             for text in figure.findobj(Text):
                 if id(text) in ticks or not text.get_visible() or not text.get_text().strip():
                     continue
                 extent = text.get_window_extent(renderer)
-                inside = (extent.x0 >= box.x0 - 2 and extent.y0 >= box.y0 - 2
-                          and extent.x1 <= box.x1 + 2 and extent.y1 <= box.y1 + 2)
+                inside = (
+                    extent.x0 >= box.x0 - slack
+                    and extent.y0 >= box.y0 - slack
+                    and extent.x1 <= box.x1 + slack
+                    and extent.y1 <= box.y1 + slack
+                )
                 assert inside, f"{key} ({style} style): {text.get_text()!r} runs off the figure ({extent} vs {box})"
     finally:
         use_style(before)
@@ -225,3 +239,210 @@ def test_prepare_backgrounds_draws_each_option_once():
     assert explorer.full_redraws == 3
     with pytest.raises(ValueError, match="control"):
         explorer.prepare_backgrounds("slope")
+
+
+# --- shown without a kernel, at natural size, sharp -------------------------------------------------
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.mark.parametrize("ratio", [1, 2])
+def test_figure_is_shown_at_natural_size_and_rendered_for_the_pixel_ratio(ratio):
+    fig, ax = new_figure(width=5.0, height=3.0)
+    explorer = Explorer(
+        "demo",
+        {"n": widgets.IntSlider(value=1, max=3)},
+        fig,
+        lambda n: ax.title.set_text(str(n)),
+        dpi=80,
+        pixel_ratio=ratio,
+    )
+    assert explorer.size_px == (400, 240)
+    assert Image.open(io.BytesIO(explorer.image.value)).size == (400 * ratio, 240 * ratio)
+    layout = explorer.image.layout
+    # exactly its natural width, narrower only on a narrow page, never stretched by the flex box around it
+    assert (layout.width, layout.height, layout.max_width, layout.align_self) == ("400px", "auto", "100%", "flex-start")
+    assert (explorer.image.width, explorer.image.height) == ("400", "240")
+
+
+def test_display_bundle_carries_the_figure_as_png_beside_the_widget_view():
+    explorer = _line_explorer(dynamic=True)
+    explorer.controls["slope"].value = 3
+    data, metadata = explorer._repr_mimebundle_()
+    assert data[WIDGET_VIEW]["model_id"] == explorer.ui.model_id
+    png = __import__("base64").b64decode(data["image/png"])
+    # the current picture, in 256 colours
+    difference = np.abs(_pixels(png).astype(int) - _pixels(explorer.image.value).astype(int))
+    assert difference.shape[:2] == (2 * explorer.size_px[1], 2 * explorer.size_px[0])
+    assert difference.mean() < 3 and np.quantile(difference, 0.999) < 24, "the PNG is the current picture"
+    assert metadata["image/png"] == {"width": explorer.size_px[0], "height": explorer.size_px[1]}
+    assert data["text/plain"].startswith("<Explorer 'demo'") and "VBox" not in data["text/plain"]
+    only_png, _ = explorer._repr_mimebundle_(include=["image/png"])
+    assert set(only_png) == {"image/png"}
+
+
+def test_ipython_shows_the_bundle_when_an_explorer_ends_a_cell():
+    from IPython.core.formatters import DisplayFormatter
+
+    explorer = _line_explorer(dynamic=False)
+    data, metadata = DisplayFormatter().format(explorer)
+    assert {WIDGET_VIEW, "image/png", "text/plain"} <= set(data)
+    assert metadata["image/png"]["width"] == explorer.size_px[0]
+
+
+def test_nbconvert_without_widget_state_shows_the_figure():
+    """GitHub's renderer, approximated: nbconvert to HTML of a notebook saved without widget state."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    explorer = _line_explorer(dynamic=True)
+    data, metadata = explorer._repr_mimebundle_()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("explorer", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("display_data", data=data, metadata=metadata)]
+    nb.cells = [cell]
+    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    assert f'src="data:image/png;base64,{data["image/png"]}"' in html
+    assert f'width="{explorer.size_px[0]}"' in html
+    assert "Explorer 'demo'" not in html, "the picture, not the text fallback"
+
+
+# --- updates from the browser coalesce ----------------------------------------------------------------
+
+
+def _counting_explorer(**kwargs):
+    fig, ax = new_figure()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 12)
+    (line,) = ax.plot([0.2, 0.8], [0.5, 1])
+    drawn = []
+
+    def draw(a, b):
+        drawn.append((a, b))
+        line.set_ydata([0.5, 0.5 + a + b])
+
+    controls = {"a": widgets.IntSlider(value=0, min=0, max=10), "b": widgets.IntSlider(value=0, min=0, max=2)}
+    return Explorer("demo", controls, fig, draw, dynamic=[line], **kwargs), drawn
+
+
+def test_browser_updates_coalesce_the_latest_value_wins():
+    import asyncio
+
+    explorer, drawn = _counting_explorer()
+    renders = explorer.renders
+
+    async def drag():
+        # what the kernel does with comm messages arriving while it is busy: each one sets a value the way
+        # ipywidgets applies a browser's update (set_state), before the event loop gets a turn
+        for value in range(1, 9):
+            explorer.controls["a"].set_state({"value": value})
+        explorer.controls["b"].set_state({"value": 2})
+        assert explorer.renders == renders, "nothing is drawn while messages are still being handled"
+        await asyncio.sleep(0)  # the event loop's turn: one redraw, of the latest values
+        await asyncio.sleep(0)
+
+    asyncio.run(drag())
+    assert explorer.renders == renders + 1
+    assert drawn[-1] == (8, 2) and drawn.count((8, 2)) == 1
+    latest = _pixels(explorer.image.value)
+    explorer.refresh(full=True)
+    assert np.array_equal(latest, _pixels(explorer.image.value))
+
+
+def test_changes_from_python_redraw_at_once_even_in_a_running_event_loop():
+    import asyncio
+
+    explorer, drawn = _counting_explorer()
+
+    async def cell():  # a notebook cell runs inside the kernel's event loop
+        explorer.controls["a"].value = 5
+        assert drawn[-1] == (5, 0)
+        explorer.set(a=6, b=1)
+        assert drawn[-1] == (6, 1)
+
+    asyncio.run(cell())
+
+
+def test_an_error_in_a_coalesced_redraw_shows_in_the_caption():
+    import asyncio
+
+    fig, _ = new_figure()
+
+    def draw(n):
+        if n == 2:
+            raise RuntimeError("boom")
+
+    explorer = Explorer("demo", {"n": widgets.IntSlider(value=1, min=0, max=3)}, fig, draw)
+
+    async def move():
+        explorer.controls["n"].set_state({"value": 2})
+        await asyncio.sleep(0)
+
+    asyncio.run(move())
+    assert "RuntimeError: boom" in explorer.caption.value
+
+
+# --- the committed notebooks ---------------------------------------------------------------------------
+
+
+def _explorer_outputs(path):
+    """(cell index, output) of every output that displays an Explorer, found through the saved widget state."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    found, unknown = [], []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is None:
+                continue
+            model = state.get(view["model_id"])
+            if model is None:
+                unknown.append(index)
+            elif "cu-explorer" in model["state"].get("_dom_classes", []):
+                found.append((index, output))
+    return found, unknown
+
+
+NOTEBOOK_PATHS = sorted(
+    p for p in (__import__("pathlib").Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb")
+)
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=[p.stem for p in NOTEBOOK_PATHS])
+def test_every_committed_widget_output_has_its_figure_as_png(path):
+    """So the figure shows without a kernel (GitHub, nbviewer, the website). Fails until the notebook is
+    re-executed with the current Explorer: `python tools/execute_notebooks.py NN`."""
+    found, unknown = _explorer_outputs(path)
+    assert not unknown, f"{path.name}: widget outputs in cells {unknown} have no saved widget state"
+    assert found, f"{path.name} shows no explorer"
+    for index, output in found:
+        data = output["data"]
+        assert "image/png" in data, f"{path.name} cell {index}: no image/png beside the widget: re-execute the notebook"
+        assert data["image/png"].startswith("iVBORw0KGgo"), f"{path.name} cell {index}: image/png is not a PNG"
+        assert not data["text/plain"].startswith("VBox("), f"{path.name} cell {index}: text/plain is the widget repr"
+        assert "text/html" not in data, "nbconvert and GitHub would prefer the HTML to the picture"
+
+
+@pytest.mark.parametrize("given", [None, 2])
+def test_slow_browser_updates_drop_the_default_ratio_to_1x(monkeypatch, given):
+    import course_utils.widgets.explorer as explorer_module
+
+    explorer, _ = _counting_explorer(pixel_ratio=given)
+    width = explorer.size_px[0]
+    assert explorer.pixel_ratio == 2 and Image.open(io.BytesIO(explorer.image.value)).size[0] == 2 * width
+    monkeypatch.setattr(explorer_module, "SLOW_UPDATE_MS", -1.0)  # every update counts as slow
+    explorer.controls["a"].value = 1  # from Python: never adapts
+    assert explorer.pixel_ratio == 2
+    for value in (2, 3, 4):
+        explorer.controls["a"].set_state({"value": value})  # from the browser (no event loop: at once)
+    expected = 2 if given else 1
+    assert explorer.pixel_ratio == expected
+    assert Image.open(io.BytesIO(explorer.image.value)).size[0] == expected * width
+    assert explorer.size_px[0] == width and explorer.image.layout.width == f"{width}px", "shown size unchanged"
+    quick = _pixels(explorer.image.value)
+    explorer.refresh(full=True)
+    assert np.array_equal(quick, _pixels(explorer.image.value))
+    with pytest.raises(ValueError, match="ratio"):
+        explorer.set_pixel_ratio(0)

@@ -8,9 +8,9 @@ Idempotent: a second run changes nothing. What it does to a notebook:
 
 1. Title cell (the first cell): an "Open in Colab" link under the `# NN · Title` line, made from
    `course_utils.syllabus.REPOSITORY` and the file name (refreshed if either changes).
-2. First code cell: the Colab set-up cell (`COLAB_CELL`). Inside Colab it clones the repository,
-   installs the course with `pip install --no-deps -e` (Colab's own torch, matplotlib and
-   ipywidgets stay as they are) and puts the clone on `sys.path`; anywhere else it does nothing
+2. First code cell: the Colab set-up cell (`COLAB_CELL`). Inside Colab it runs one line,
+   `%pip install -q --no-deps "git+<repository>"` (the wheel carries the checkpoints and notebooks;
+   Colab's own torch, matplotlib and ipywidgets stay as they are); anywhere else it does nothing
    and prints nothing.
 3. Markdown cells after the title are split before each `#`, `##` or `###` heading line that
    follows some text, so that every heading can open a slide.
@@ -43,23 +43,15 @@ from execute_notebooks import course_notebooks  # noqa: E402
 from course_utils.syllabus import REPOSITORY, colab_url  # noqa: E402
 
 COLAB_CELL_ID = "colab-setup"
-COLAB_CLONE = "/content/" + REPOSITORY.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+# One line does the work: pip installs the course from the repository (the package, its checkpoints and the
+# notebooks; course_utils/paths.py finds them inside the package). --no-deps keeps Colab's own torch,
+# matplotlib and ipywidgets. The `if` keeps it to Colab: anywhere else the cell does nothing.
 COLAB_CELL = f"""\
-# Google Colab only: fetch the course and install its package. Colab already has torch, matplotlib and
-# ipywidgets, and --no-deps leaves them as they are. Anywhere else this cell does nothing.
+# Google Colab only: install the course. Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    import os
-    import subprocess
-
-    REPOSITORY, CLONE = "{REPOSITORY}", "{COLAB_CLONE}"
-    if not os.path.isdir(CLONE):
-        subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, CLONE], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", CLONE], check=True)
-    if CLONE not in sys.path:
-        sys.path.insert(0, CLONE)  # a running kernel does not see a fresh editable install
-    os.chdir(os.path.join(CLONE, "notebooks"))  # relative paths work as they do locally"""
+    %pip install -q --no-deps "git+{REPOSITORY}\""""
 RISE_SETTINGS = {"scroll": True}  # long slides scroll instead of being cut off
 COLAB_LINK = re.compile(r"^\[[^\]]*\]\(https://colab\.research\.google\.com/github/[^)]*\)\s*$")
 HEADING = re.compile(r"^#{1,3} ")

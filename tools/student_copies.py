@@ -12,7 +12,8 @@ Used by `make student`. In every cell, each region from a `### BEGIN SOLUTION` l
 
 (in a markdown cell: YOUR ANSWER HERE). Outputs, execution counts and saved widget state are
 cleared; everything else stays, check cells included, so a learner runs a stub, sees its check say
-"not attempted", and can go on. The work is done by nbconvert preprocessors run through nbconvert's
+"not attempted", and can go on. Exercise cells get the `raises-exception` tag, so *Run All* in
+JupyterLab (and nbclient) runs past an unanswered exercise instead of stopping there. The work is done by nbconvert preprocessors run through nbconvert's
 `NotebookExporter`, as nbgrader's own `ClearSolutions` does, without nbgrader's database stack.
 """
 
@@ -77,6 +78,10 @@ class ClearSolutions(Preprocessor):
         source, count = self.clear(cell.source, stub, where=f"cell {index}")
         if count:
             cell.source = source
+            if cell.cell_type == "code":  # Run All (JupyterLab, nbclient) goes on past an unanswered exercise
+                tags = cell.metadata.setdefault("tags", [])
+                if "raises-exception" not in tags:
+                    tags.append("raises-exception")
             resources.setdefault("student", {}).setdefault("cleared_cells", []).append(index)
         return cell, resources
 

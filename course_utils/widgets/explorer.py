@@ -3,8 +3,23 @@
 Every interactive figure in the course is an `Explorer`: a few named value controls (sliders,
 dropdowns, toggle buttons, checkboxes), one matplotlib figure redrawn in place when a control
 moves, and an optional caption. The figure is rendered to PNG and shown in an
-`ipywidgets.Image`, so it works in JupyterLab, Colab and VS Code without a special backend,
-and a notebook saved with widget state shows the last picture on GitHub too.
+`ipywidgets.Image`, so it works in JupyterLab, Colab and VS Code without a special backend.
+
+Seen without a kernel too: an Explorer's display bundle holds the widget view and, beside it, the
+current figure as `image/png` (and a `text/plain` that says what it is). JupyterLab, Colab and VS
+Code with a kernel show the live widget; GitHub, nbviewer, `jupyter nbconvert --to html` and the
+course website show the picture.
+
+Sharp, at its natural size: the figure is shown at `dpi` CSS pixels per inch, never stretched to
+the cell's width, and rendered at `pixel_ratio` times that resolution so that it stays sharp on
+high-density screens (a 2x PNG shown at half its pixel size). The kernel cannot know the screen, so
+by default it renders at 2x while that stays within the update budget: should two updates in a row
+from the browser take longer than `SLOW_UPDATE_MS`, the explorer renders at 1x from then on.
+
+Updates coalesce: a control moved in the browser (a slider dragged) is redrawn once the kernel has
+handled the messages already waiting, with the latest values: no queue of stale pictures. (The
+browser side sends at most one update per control until the kernel has answered, and merges the
+rest.) A change made from Python (`explorer.set(...)`, `control.value = ...`) redraws at once.
 
 A widget module (one per notebook in `course_utils/widgets/`) holds:
 - `compute_...(...)`: the numbers to show, pure and unit-tested without a kernel;
@@ -30,6 +45,8 @@ CSS classes let the browser tests find things: the explorer's box has `cu-explor
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import io
 import time
@@ -43,21 +60,37 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
 DrawFn = Callable[..., "str | None"]
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# 2: sharp on high-density (retina) screens; a 1x screen shows the same picture scaled down by half.
+PIXEL_RATIO = 2.0
+# A 2x picture has four times the pixels: about 1.3 to 2 times the update time. An explorer left at the default
+# ratio whose updates from the browser take longer than this twice in a row drops to 1x (the budget is 100 ms p95).
+SLOW_UPDATE_MS = 70.0
 
 
 class Explorer:
     """Controls, one figure redrawn when they change, and a caption."""
 
-    def __init__(self, name: str, controls: Mapping[str, widgets.ValueWidget], figure: Figure,
-                 draw: DrawFn, *, dpi: int = 80, layout: str = "top", dynamic: Iterable[Artist] = (),
-                 background_key: Callable[..., Hashable] | None = None):
+    def __init__(
+        self,
+        name: str,
+        controls: Mapping[str, widgets.ValueWidget],
+        figure: Figure,
+        draw: DrawFn,
+        *,
+        dpi: int = 80,
+        layout: str = "top",
+        dynamic: Iterable[Artist] = (),
+        background_key: Callable[..., Hashable] | None = None,
+        pixel_ratio: float | None = None,
+    ):
         """
         Args:
             name: short identifier, used in CSS classes and the benchmark ("activation-curves").
             controls: keyword name -> value widget; `draw` receives the values by these names.
             figure: a `matplotlib.figure.Figure` (see `plotting.new_figure`), drawn into in place.
             draw: `draw(**values)` updates the figure's artists; it may return HTML for the caption.
-            dpi: resolution of the rendered PNG; 80 keeps an update well under 100 ms.
+            dpi: CSS pixels per figure inch: the figure is shown `width * dpi` pixels wide, never stretched.
             layout: "top" puts the controls above the figure, "left" beside it.
             dynamic: the artists `draw` changes; everything else is rendered once and reused (see the
                 module docstring). Leave it empty to redraw the whole figure on every update.
@@ -65,6 +98,9 @@ class Explorer:
                 of test surfaces): `background_key(**values)` names the static picture a setting
                 shows, and each one is drawn once and kept (up to 16), so switching back is quick.
                 Everything not dynamic must then depend on the key alone.
+            pixel_ratio: the PNG has this many pixels per CSS pixel. Default: `PIXEL_RATIO` (2, sharp on
+                high-density screens), dropping to 1 if updates turn out slow (see the module docstring);
+                a number given here is kept.
         """
         if not name or not isinstance(name, str):
             raise ValueError(f"Explorer: name must be a non-empty string, got {name!r}")
@@ -73,9 +109,15 @@ class Explorer:
         if layout not in ("top", "left"):
             raise ValueError(f"Explorer: layout must be 'top' or 'left', got {layout!r}")
         if background_key is not None and not callable(background_key):
-            raise ValueError(f"Explorer: background_key must be a function of the control values, got {background_key!r}")
+            raise ValueError(
+                f"Explorer: background_key must be a function of the control values, got {background_key!r}"
+            )
         if not isinstance(dpi, int) or not 20 <= dpi <= 300:
             raise ValueError(f"Explorer: dpi must be an int between 20 and 300, got {dpi!r}")
+        self._adaptive = pixel_ratio is None
+        pixel_ratio = PIXEL_RATIO if pixel_ratio is None else pixel_ratio
+        if isinstance(pixel_ratio, bool) or not isinstance(pixel_ratio, (int, float)) or not 1 <= pixel_ratio <= 4:
+            raise ValueError(f"Explorer: pixel_ratio must be a number from 1 to 4, got {pixel_ratio!r}")
         dynamic = list(dynamic)
         for artist in dynamic:
             if not isinstance(artist, Artist) or _root_figure(artist) is not figure:
@@ -84,6 +126,7 @@ class Explorer:
         self.controls = dict(controls)
         self.figure = figure
         self.dpi = dpi
+        self.pixel_ratio = float(pixel_ratio)
         self._draw = draw
         self.dynamic = dynamic
         for artist in self.dynamic:
@@ -91,14 +134,27 @@ class Explorer:
             # legend's texts) too, so that changing them does not mark the whole figure stale
             for part in artist.findobj():
                 part.set_animated(True)
-        figure.set_dpi(dpi)
+        figure.set_dpi(dpi * self.pixel_ratio)
         self._canvas = FigureCanvasAgg(figure)  # attaches itself to the figure
         self._background = None
         self._background_key = background_key
         self._backgrounds: OrderedDict = OrderedDict()  # key -> background, most recently used last
         self._shown_key = None
         self.full_redraws = 0  # how many updates had to redraw everything (the rest reused the background)
-        self.image = widgets.Image(format="png")
+        self.renders = 0  # pictures rendered since the explorer was built (coalesced updates count once)
+        self._pending = False  # a coalesced redraw is scheduled on the kernel's event loop
+        self._slow_updates = 0  # browser updates in a row slower than SLOW_UPDATE_MS
+        width, height = self.size_px
+        # shown at its natural size: exactly `size_px` CSS pixels, smaller only where the page is narrower
+        # (max-width), never stretched to the cell's width (align_self: a flex box would stretch it)
+        self.image = widgets.Image(
+            format="png",
+            width=str(width),
+            height=str(height),
+            layout=widgets.Layout(
+                width=f"{width}px", height="auto", max_width="100%", align_self="flex-start", flex="0 0 auto"
+            ),
+        )
         self.image.add_class("cu-figure")
         self.caption = widgets.HTML()
         self.caption.add_class("cu-caption")
@@ -131,6 +187,12 @@ class Explorer:
             pass
 
     @property
+    def size_px(self) -> tuple[int, int]:
+        """(width, height) in CSS pixels at which the figure is shown: its size in inches times `dpi`."""
+        width, height = self.figure.get_size_inches()
+        return round(width * self.dpi), round(height * self.dpi)
+
+    @property
     def values(self) -> dict:
         """The controls' current values, by keyword."""
         return {key: control.value for key, control in self.controls.items()}
@@ -144,6 +206,7 @@ class Explorer:
             caption = f"<span style='color:#D55E00'>Cannot draw this setting: {exc}</span>"
         self.caption.value = caption or ""
         self.image.value = self.render_png(full=full)
+        self.renders += 1
         self.last_update_s = time.perf_counter() - start
 
     def render_png(self, *, full: bool = False) -> bytes:
@@ -230,13 +293,87 @@ class Explorer:
     _held = False
 
     def _on_change(self, change) -> None:
-        if not self._held:
-            self.refresh()
+        if self._held:
+            return
+        loop = _running_loop()
+        if not _from_frontend(change.owner):
+            self.refresh()  # a change made from Python: the picture is up to date when the line returns
+        elif loop is None:
+            self._refresh_from_browser()
+        elif not self._pending:
+            # from the browser: redraw once the kernel has handled the messages already waiting, so a burst
+            # of moves gives one picture of the latest values instead of a queue of stale ones
+            self._pending = True
+            loop.call_soon(self._refresh_pending)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _refresh_pending(self) -> None:
+        self._pending = False
+        try:
+            self._refresh_from_browser()
+        except Exception as exc:  # not raised into the event loop, where nobody would see it
+            self.caption.value = (
+                f"<span style='color:#D55E00'>Cannot draw this setting: {type(exc).__name__}: {exc}</span>"
+            )
 
-        display(self.ui)
+    def _refresh_from_browser(self) -> None:
+        """Redraw for a move in the browser; at the default ratio, drop to 1x after two slow updates in a row."""
+        self.refresh()
+        if not self._adaptive or self.pixel_ratio == 1:
+            return
+        self._slow_updates = self._slow_updates + 1 if self.last_update_s * 1000 > SLOW_UPDATE_MS else 0
+        if self._slow_updates >= 2:
+            self.set_pixel_ratio(1.0)
+
+    def set_pixel_ratio(self, ratio: float) -> None:
+        """Render at `ratio` PNG pixels per CSS pixel from the next update on (the shown size stays the same)."""
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 1 <= ratio <= 4:
+            raise ValueError(f"Explorer.set_pixel_ratio: ratio must be a number from 1 to 4, got {ratio!r}")
+        self.pixel_ratio = float(ratio)
+        self.figure.set_dpi(self.dpi * self.pixel_ratio)
+        self._background = None  # every kept picture has the old resolution
+        self._backgrounds.clear()
+        self._shown_key = None
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """The widget view, plus the current figure as PNG for places without a kernel (GitHub, nbviewer,
+        nbconvert, the course website) and a plain-text line instead of the widget's long repr."""
+        width, height = self.size_px
+        data = {
+            "text/plain": f"<Explorer {self.name!r}: {', '.join(self.controls)} (run the notebook to move them)>",
+            # what ipywidgets (7 and 8) sends for a widget: the live view wherever a widget manager runs
+            WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.ui.model_id},
+            "image/png": base64.b64encode(_static_png(self.image.value)).decode("ascii"),
+        }
+        metadata = {"image/png": {"width": width, "height": height}}  # natural size, for a 2x picture
+        if include:
+            data = {k: v for k, v in data.items() if k in include}
+        if exclude:
+            data = {k: v for k, v in data.items() if k not in exclude}
+        return data, metadata
+
+
+def _static_png(png: bytes) -> bytes:
+    """The picture for the saved notebook, in 256 colours: about a quarter of the bytes, the same to the eye
+    (every display stores it beside the widget's own copy, so it adds to every notebook's size)."""
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(png)).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png", optimize=True)
+    return buffer.getvalue()
+
+
+def _running_loop():
+    """The asyncio event loop running in this thread (a Jupyter kernel's), or None (a script, a test)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _from_frontend(widget) -> bool:
+    """True while `widget` applies a state sent by the browser (ipywidgets locks the properties it sets)."""
+    return bool(getattr(widget, "_property_lock", None))
 
 
 def _root_figure(artist: Artist):

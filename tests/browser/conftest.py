@@ -23,8 +23,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-INSTALL_HINT = ("Browser tests need Chromium: on Debian or Ubuntu `sudo apt-get install chromium`; "
-                "elsewhere set COURSE_CHROMIUM=/path/to/chrome-or-chromium.")
+INSTALL_HINT = (
+    "Browser tests need Chromium: on Debian or Ubuntu `sudo apt-get install chromium`; "
+    "elsewhere set COURSE_CHROMIUM=/path/to/chrome-or-chromium."
+)
 
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
@@ -69,11 +71,26 @@ def lab_server(tmp_path_factory, chromium_path):
         target.write_text(json.dumps(values))
     token = secrets.token_hex(16)
     port = _free_port()
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"))
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home}", "--ServerApp.open_browser=False",
-           "--LabApp.news_url=", "--ServerApp.disable_check_xsrf=False"]
+    env = dict(
+        os.environ,
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={home}",
+        "--ServerApp.open_browser=False",
+        "--LabApp.news_url=",
+        "--ServerApp.disable_check_xsrf=False",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(home / "server.log", "w")
@@ -106,16 +123,26 @@ def browser(chromium_path):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=chromium_path, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
+            executable_path=chromium_path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+            ],
+        )
         yield browser
         browser.close()
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1366, "height": 768})  # a common laptop screen
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page

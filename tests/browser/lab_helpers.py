@@ -17,7 +17,8 @@ def open_notebook(page, base: str, token: str, name: str) -> None:
     page.wait_for_function(
         """() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus');
                    return !s || !/(Connecting|Starting|Unknown)/i.test(s.textContent || s.getAttribute('title') || ''); }""",
-        timeout=60_000)
+        timeout=60_000,
+    )
 
 
 def _menu(page, top: str, command: str) -> None:
@@ -38,7 +39,9 @@ def run_all(page) -> float:
             page.wait_for_function(
                 f"""() => !document.querySelector('{PANEL} .jp-OutputArea-output') &&
                           [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]
-                              .every(p => !/\\d/.test(p.textContent))""", timeout=15_000)
+                              .every(p => !/\\d/.test(p.textContent))""",
+                timeout=15_000,
+            )
             break
         except Exception:
             if attempt == 2:
@@ -49,14 +52,18 @@ def run_all(page) -> float:
         try:
             page.wait_for_function(
                 f"""() => [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]
-                         .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""", timeout=15_000)
+                         .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
+                timeout=15_000,
+            )
             break
         except Exception:
             continue
     page.wait_for_function(
         f"""() => {{ const prompts = [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')];
                    return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)); }}""",
-        timeout=RUN_TIMEOUT_S * 1000, polling=500)
+        timeout=RUN_TIMEOUT_S * 1000,
+        polling=500,
+    )
     return time.perf_counter() - start
 
 
@@ -80,7 +87,9 @@ def change_control(page, control, attempt: int = 0) -> None:
     control.scroll_into_view_if_needed()
     if kind == "widget-toggle-buttons":
         buttons = control.locator("button")
-        inactive = [i for i in range(buttons.count()) if "mod-active" not in (buttons.nth(i).get_attribute("class") or "")]
+        inactive = [
+            i for i in range(buttons.count()) if "mod-active" not in (buttons.nth(i).get_attribute("class") or "")
+        ]
         buttons.nth(inactive[attempt % len(inactive)]).click()
     elif kind == "widget-dropdown":
         select = control.locator("select")
@@ -164,14 +173,20 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
     _wait_for_widgets(page, explorers)
     for e in range(explorers.count()):
         explorer = explorers.nth(e)
-        name = next(c[len("cu-explorer-"):] for c in (explorer.get_attribute("class") or "").split()
-                    if c.startswith("cu-explorer-"))
+        name = next(
+            c[len("cu-explorer-") :]
+            for c in (explorer.get_attribute("class") or "").split()
+            if c.startswith("cu-explorer-")
+        )
         controls = explorer.locator(".cu-control")
         assert controls.count() > 0, f"explorer {name} has no controls in the page"
         for c in range(controls.count()):
             control = controls.nth(c)
-            control_name = next(x[len("cu-control-"):] for x in (control.get_attribute("class") or "").split()
-                                if x.startswith("cu-control-"))
+            control_name = next(
+                x[len("cu-control-") :]
+                for x in (control.get_attribute("class") or "").split()
+                if x.startswith("cu-control-")
+            )
             for move in range(moves):
                 timing = None
                 for attempt in (move, move + 1):  # a slider at its end moves the other way on the next try
@@ -184,17 +199,99 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
                     except Exception:
                         continue
                 driver_ms = (time.perf_counter() - start) * 1000
-                assert timing is not None, f"moving control {control_name!r} of explorer {name!r} did not change its figure"
+                assert timing is not None, (
+                    f"moving control {control_name!r} of explorer {name!r} did not change its figure"
+                )
                 assert timing["input"] is not None, f"no input event seen for control {control_name!r} of {name!r}"
-                records.append({"explorer": name, "explorer_index": e, "control": control_name, "kind": _kind(control), "move": move,
-                                "latency_ms": round(timing["painted"] - timing["input"], 1),
-                                "driver_ms": round(driver_ms, 1)})
+                records.append(
+                    {
+                        "explorer": name,
+                        "explorer_index": e,
+                        "control": control_name,
+                        "kind": _kind(control),
+                        "move": move,
+                        "latency_ms": round(timing["painted"] - timing["input"], 1),
+                        "driver_ms": round(driver_ms, 1),
+                    }
+                )
     return records
 
 
-def save_records(path: Path, notebook: str, records: list[dict], run_s: float) -> None:
+_MEASURE = """(root) => {
+  const img = root.querySelector('img.cu-figure');
+  const box = root.getBoundingClientRect(), shown = img.getBoundingClientRect();
+  const natural = [parseFloat(img.getAttribute('width')), parseFloat(img.getAttribute('height'))];
+  return {height_px: Math.round(box.height), natural_px: natural,
+          shown_px: [Math.round(shown.width * 10) / 10, Math.round(shown.height * 10) / 10],
+          png_px: [img.naturalWidth, img.naturalHeight], dpr: window.devicePixelRatio};
+}"""
+
+
+def measure_explorers(page) -> list[dict]:
+    """Each explorer's height on the page (controls, figure and caption) and its figure's display scale:
+    the shown width over the natural width (the figure's size in inches times the explorer's dpi)."""
+    explorers = page.locator(f"{PANEL} .cu-explorer")
+    _wait_for_widgets(page, explorers)
+    sizes = []
+    for e in range(explorers.count()):
+        explorer = explorers.nth(e)
+        name = next(
+            c[len("cu-explorer-") :]
+            for c in (explorer.get_attribute("class") or "").split()
+            if c.startswith("cu-explorer-")
+        )
+        m = explorer.evaluate(_MEASURE)
+        m["scale"] = round(m["shown_px"][0] / m["natural_px"][0], 3)
+        sizes.append({"explorer": name, "explorer_index": e, **m})
+    return sizes
+
+
+# Counts the figure updates that follow a burst of key presses on a slider, and when the last one came.
+_COUNT_UPDATES = """(root) => {
+  const img = root.querySelector('img.cu-figure');
+  const c = root.__cuBurst = {updates: 0, last: 0, lastInput: 0};
+  root.addEventListener('keydown', () => { c.lastInput = performance.now(); }, true);
+  new MutationObserver(() => { c.updates += 1; c.last = performance.now(); })
+    .observe(img, {attributes: true, attributeFilter: ['src']});
+}"""
+
+
+def burst_slider(page, presses: int = 12, settle_ms: int = 2000) -> dict | None:
+    """A burst of moves on the first slider of the page: `presses` ArrowRight key presses dispatched in
+    one go (faster than any redraw, as when a learner drags). Returns how many new figures arrived and
+    whether the last came after the last key press (the latest value drawn). None without a slider."""
+    handle = page.locator(f"{PANEL} .cu-explorer .cu-control.widget-slider .noUi-handle").first
+    if handle.count() == 0:
+        return None
+    root = handle.locator("xpath=ancestor::*[contains(concat(' ', @class, ' '), ' cu-explorer ')][1]")
+    root.evaluate(_COUNT_UPDATES)
+    handle.scroll_into_view_if_needed()
+    handle.evaluate(
+        """(h, n) => { h.focus();
+        for (let i = 0; i < n; i++)
+          h.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true, cancelable: true})); }""",
+        presses,
+    )
+    page.wait_for_timeout(settle_ms)
+    handle.blur()
+    counts = root.evaluate("(root) => root.__cuBurst")
+    return {
+        "presses": presses,
+        "updates": counts["updates"],
+        "last_update_after_last_input": counts["last"] > counts["lastInput"],
+    }
+
+
+def save_records(
+    path: Path,
+    notebook: str,
+    records: list[dict],
+    run_s: float,
+    widgets: list[dict] | None = None,
+    burst: dict | None = None,
+) -> None:
     """Merge this notebook's browser measurements into a JSON file the benchmark reports."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[notebook] = {"run_all_s": round(run_s, 1), "controls": records}
+    data[notebook] = {"run_all_s": round(run_s, 1), "controls": records, "widgets": widgets or [], "burst": burst}
     path.write_text(json.dumps(data, indent=1))

@@ -1,13 +1,27 @@
-"""Each notebook opened in JupyterLab in Chromium: run every cell, no errors, every widget responds."""
+"""Each notebook opened in JupyterLab in Chromium: run every cell, no errors, every widget fits and responds.
+
+The window is a 1366x768 laptop screen. Every explorer (controls, figure and caption) must be at most
+600 px tall there, and its figure shown at its natural size or smaller, never stretched. Select one
+notebook with `-k 03_`.
+"""
 
 from pathlib import Path
 
 import pytest
-from lab_helpers import drive_explorers, error_outputs, open_notebook, run_all, save_records
+from lab_helpers import (
+    burst_slider,
+    drive_explorers,
+    error_outputs,
+    measure_explorers,
+    open_notebook,
+    run_all,
+    save_records,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 RESULTS = ROOT / "build" / "browser-latency.json"
+MAX_HEIGHT_PX = 600  # fits a 1366x768 screen in JupyterLab with its menus and toolbar
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +38,14 @@ def test_notebook_runs_and_every_widget_responds(page, lab_server, name):
         raise
     errors = error_outputs(page)
     assert not errors, f"{name} shows an error in the browser:\n{errors[0]}"
+    sizes = measure_explorers(page)  # before any move, so the drop to 1x pictures cannot matter
+    burst = burst_slider(page)
     records = drive_explorers(page)
-    save_records(RESULTS, name, records, run_s)
+    save_records(RESULTS, name, records, run_s, sizes, burst)
     assert records, f"{name} should show at least one widget (every notebook starts with one)"
+    for s in sizes:
+        assert s["height_px"] <= MAX_HEIGHT_PX, f"{name}: explorer {s['explorer']} is {s['height_px']} px tall"
+        assert s["scale"] <= 1.005, f"{name}: the figure of {s['explorer']} is stretched {s['scale']}x ({s})"
+    if burst is not None:  # updates coalesce: a burst of moves does not queue a picture per move
+        assert burst["last_update_after_last_input"], f"{name}: the last figure predates the last move: {burst}"
+        assert 1 <= burst["updates"] < burst["presses"], f"{name}: one figure per key press, none skipped: {burst}"
