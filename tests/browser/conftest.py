@@ -1,7 +1,9 @@
 """A throwaway JupyterLab server and a headless Chromium driven by Playwright.
 
-The server runs on 127.0.0.1 with a random token, serves a temporary copy of the notebooks (so
-nothing a test does can touch the committed files), and has its own settings: no news prompt,
+The server runs on 127.0.0.1 with a random token, serves the notebooks' student copies (solutions
+replaced by `raise NotImplementedError()`, as `make student` writes them) in a temporary folder, so
+nothing a test does can touch the committed files and the browser run checks the student copies too
+(each notebook is executed once per `make test` by nbval, and once here); it has its own settings: no news prompt,
 no autosave, no virtual scrolling (so every cell is in the page). Chromium is Debian's
 (`/usr/bin/chromium`), never one Playwright downloads.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,7 +23,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from execute_notebooks import course_notebooks  # noqa: E402
+from lab_helpers import find_chromium  # noqa: E402
+from student_copies import make_student_copies  # noqa: E402
+
 INSTALL_HINT = (
     "Browser tests need Chromium: on Debian or Ubuntu `sudo apt-get install chromium`; "
     "elsewhere set COURSE_CHROMIUM=/path/to/chrome-or-chromium."
@@ -36,16 +42,9 @@ LAB_SETTINGS = {
 }
 
 
-def _chromium_path() -> str | None:
-    for candidate in [os.environ.get("COURSE_CHROMIUM")] + CHROMIUM_CANDIDATES:
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    path = _chromium_path()
+    path = find_chromium()
     if path is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but no Chromium was found. {INSTALL_HINT}")
@@ -63,7 +62,7 @@ def _free_port() -> int:
 def lab_server(tmp_path_factory, chromium_path):
     """Start JupyterLab on a copy of the notebooks; yield (base_url, token); stop it afterwards."""
     home = tmp_path_factory.mktemp("lab")
-    shutil.copytree(ROOT / "notebooks", home / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    make_student_copies(course_notebooks(), home / "notebooks")
     settings = home / "settings"
     for name, values in LAB_SETTINGS.items():
         target = settings / name

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 RUN_TIMEOUT_S = 300
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the visible tab
+CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+
+
+def find_chromium() -> str | None:
+    """The Chromium the browser tests use: $COURSE_CHROMIUM, else Debian's or Ubuntu's; None if there is none."""
+    for candidate in [os.environ.get("COURSE_CHROMIUM")] + CHROMIUM_CANDIDATES:
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
 
 
 def open_notebook(page, base: str, token: str, name: str) -> None:

@@ -1,4 +1,8 @@
-"""Each notebook opened in JupyterLab in Chromium: run every cell, no errors, every widget fits and responds.
+"""Each notebook's student copy opened in JupyterLab in Chromium: run every cell, every widget fits and responds.
+
+The copy is what a learner who skips every exercise runs: only the exercise cells may raise (their
+stub's NotImplementedError; they carry `raises-exception`, so Run All goes on), every later cell
+runs, and every check says "not attempted". (nbval runs the notebooks themselves, solutions in.)
 
 The window is a 1366x768 laptop screen. Every explorer (controls, figure and caption) must be at most
 600 px tall there, and its figure shown at its natural size or smaller, never stretched. Select one
@@ -7,8 +11,10 @@ notebook with `-k 03_`.
 
 from pathlib import Path
 
+import nbformat
 import pytest
 from lab_helpers import (
+    PANEL,
     burst_slider,
     drive_explorers,
     error_outputs,
@@ -36,8 +42,16 @@ def test_notebook_runs_and_every_widget_responds(page, lab_server, name):
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(RESULTS.parent / f"browser-failure-{name}.png"), full_page=True)
         raise
+    cells = nbformat.read(ROOT / "notebooks" / name, as_version=4).cells
+    exercises = sum("exercise" in c.metadata.get("tags", []) for c in cells)
+    checks = sum("check" in c.metadata.get("tags", []) for c in cells)
     errors = error_outputs(page)
-    assert not errors, f"{name} shows an error in the browser:\n{errors[0]}"
+    unexpected = [e for e in errors if "NotImplementedError" not in e]
+    assert not unexpected, f"{name} (student copy) shows an error outside its exercise stubs:\n{unexpected[0]}"
+    # a stub raises when its cell runs, or (inside a function) when its check calls it
+    assert len(errors) <= exercises, f"{name}: {len(errors)} stubs raised, more than its {exercises} exercises"
+    attempted = page.locator(f"{PANEL} .jp-OutputArea-output", has_text="Not attempted").count()
+    assert attempted >= checks, f"{name}: {attempted} checks say 'not attempted', expected {checks}"
     sizes = measure_explorers(page)  # before any move, so the drop to 1x pictures cannot matter
     burst = burst_slider(page)
     records = drive_explorers(page)
