@@ -1,40 +1,38 @@
-"""Tests for course_utils.capstone: presets, the command line's contract, resume, faults, data parallelism."""
+"""Tests for the capstone and its training loop: presets, the command line's contract, resume, faults, DDP."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from course_utils import capstone
-from course_utils.capstone import (
-    CapstoneConfig,
-    benchmark_throughput,
-    dist_from_env,
-    flops_per_token,
-    gap_over_scratch,
-    is_out_of_memory,
-    main,
-    mfu,
-    model_flops_per_token,
-    parameter_table,
-    run_pretraining,
-    run_with_oom_retry,
-    summarize,
-)
+from course_utils.capstone import CapstoneConfig, benchmark_throughput, finetuning_task, load_for_finetuning, main
+from course_utils.checkpointing import load_checkpoint, save_checkpoint
+from course_utils.finetuning import METHODS
+from course_utils.lm_training import TrainingError, model_flops_per_token, pretrain_from_config
 from course_utils.models.gpt import GPTConfig, TinyGPT
-from course_utils.pretraining import METHODS, load_checkpoint, save_checkpoint
+from course_utils.repro import single_thread
+from course_utils.results import gap_over_scratch, parameter_table, report_lines, summarize
+from course_utils.text import CharTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 # Tiny runs: a small corpus, a few steps (a few seconds each on one thread).
-TINY = dict(
-    n_chars=20_000, max_steps=8, batch_size=8, eval_every=4, eval_batches=2, checkpoint_every=4, sample_tokens=4
-)
+TINY = dict(n_chars=20_000, max_steps=8, batch_size=8, eval_every=4, eval_batches=2, checkpoint_every=4, log_every=2)
+QUIET = dict(progress=False, log=lambda _m: None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models on one thread: on a busy machine two threads made these loops several times slower."""
+    with single_thread():
+        yield
 
 
 def tiny_config(**overrides) -> CapstoneConfig:
@@ -43,7 +41,7 @@ def tiny_config(**overrides) -> CapstoneConfig:
 
 # A pre-training run small enough for a test, on the CPU also where a GPU is present (the checks are the CPU's)
 TINY_CPU_RUN = ("--preset", "cpu", "--device", "cpu", "--n-chars", "20000", "--max-steps", "6", "--batch-size", "8",
-                "--quiet")
+                "--quiet")  # fmt: skip
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -81,7 +79,7 @@ def test_cpu_preset_and_overrides():
     assert (config.preset, config.device, config.threads) == ("cpu", "cpu", 1)
     assert 32 in config.labels and config.seeds >= 3 and set(config.methods) == set(METHODS)
     assert not config.amp and not config.compile and "no GPU" in config.reason
-    tuned = CapstoneConfig.for_device("cpu", max_steps=7, labels=(4, 32))
+    tuned = CapstoneConfig.for_device("cpu", max_steps=7, labels=[4, 32])
     assert (tuned.max_steps, tuned.labels, tuned.n_embd) == (7, (4, 32), config.n_embd)
 
 
@@ -93,141 +91,138 @@ def test_gpu_presets_are_larger_and_use_gpu_features():
     assert cuda.amp and cuda.compile and cuda.tf32
     assert cuda.n_embd * cuda.n_layer > mps.n_embd * mps.n_layer > cpu.n_embd * cpu.n_layer
     assert cuda.batch_size > cpu.batch_size and cuda.n_chars > cpu.n_chars
-    assert max(cuda.labels) == 512
 
 
-def test_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="batch_size"):
-        CapstoneConfig(batch_size=0)
-    with pytest.raises(ValueError, match="preset"):
-        CapstoneConfig(preset="tpu")
-    with pytest.raises(ValueError, match="labels"):
-        CapstoneConfig(labels=(1,))
-    with pytest.raises(ValueError, match="methods"):
-        CapstoneConfig(methods=("prompting",))
-    with pytest.raises(ValueError, match="n_head"):
-        CapstoneConfig(n_embd=30, n_head=4)
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"preset": "tpu"}, "preset"),
+        ({"labels": (1,)}, "labels"),
+        ({"methods": ("prompting",)}, "methods"),
+        ({"n_embd": 30, "n_head": 4}, "n_head"),
+        ({"lr": float("nan")}, "lr"),
+        ({"micro_batch_size": 0}, "micro_batch_size"),
+        ({"schedule": "linear"}, "schedule"),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_field(overrides, name):
+    with pytest.raises(ValueError, match=name) as info:
+        CapstoneConfig(**overrides)
+    assert info.value.name == name  # the command line names the flag from this, not from the message
+
+
+def test_for_device_rejects_unknown_fields_and_presets():
     with pytest.raises(ValueError, match="unknown field"):
         CapstoneConfig.for_device("cpu", n_layers=3)
     with pytest.raises(ValueError, match="preset"):
         CapstoneConfig.for_device("cpu", preset="gpu")
 
 
-def test_dist_from_env():
-    assert dist_from_env({}) == capstone.DistInfo(0, 1, 0)
-    info = dist_from_env({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
-    assert info.enabled and not info.is_main
-    with pytest.raises(ValueError, match="RANK"):
-        dist_from_env({"RANK": "2", "WORLD_SIZE": "2"})
+def test_every_field_is_a_flag_with_its_comment_as_help():
+    done = run_cli("all", "--help")
+    assert done.returncode == 0
+    flat = " ".join(done.stdout.split())
+    for name in ("batch-size", "micro-batch-size", "n-layer", "peak-flops", "labels", "finetune-steps", "no-compile"):
+        assert f"--{name}" in flat, name
+    assert "global batch: windows per optimizer step" in flat  # PretrainConfig's comment on batch_size
 
 
 # ---------------------------------------------------------------------------------------------
-# FLOPs and MFU
+# Faults: NaN, out of memory, torch.compile
 # ---------------------------------------------------------------------------------------------
-
-
-def test_flops_per_token_counts_the_models_parameters():
-    config = GPTConfig(vocab_size=50, block_size=16, n_layer=3, n_head=2, n_embd=8)
-    model = TinyGPT(config)
-    n = sum(p.numel() for p in model.parameters()) - 16 * 8  # position embedding excluded
-    assert model_flops_per_token(model) == 6 * n + 12 * 3 * 8 * 16
-    assert flops_per_token(1000, 2, 4, 8) == 6000 + 12 * 2 * 4 * 8
-
-
-def test_mfu_formula_and_unknown_peak():
-    assert mfu(1e6, 6e9, 989e12) == pytest.approx(1e6 * 6e9 / 989e12)
-    assert mfu(1e6, 6e9, None) is None
-    assert capstone.peak_flops("cpu") is None
-    with pytest.raises(ValueError, match="flops_token"):
-        mfu(1.0, 0.0, 1e12)
-    with pytest.raises(ValueError, match="n_layer"):
-        flops_per_token(10, 0, 4, 8)
-
-
-def test_h100_is_in_the_peak_table():
-    table = dict(capstone.PEAK_FLOPS)
-    assert table["H100"] == 989e12
-    names = [name for name, _ in capstone.PEAK_FLOPS]
-    assert names.index("H100 PCIe") < names.index("H100")  # the specific name must match first
-
-
-# ---------------------------------------------------------------------------------------------
-# Faults
-# ---------------------------------------------------------------------------------------------
-
-
-def test_oom_retry_halves_the_micro_batch():
-    tried, messages = [], []
-
-    def step(micro):
-        tried.append(micro)
-        if micro > 4:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return 1.5
-
-    assert run_with_oom_retry(step, 16, log=messages.append) == (1.5, 4)
-    assert tried == [16, 8, 4]
-    assert len(messages) == 2 and "micro-batch 8" in messages[0] and "gradient accumulation" in messages[0]
-
-
-def test_oom_retry_gives_up_at_one_and_passes_other_errors():
-    def always_oom(micro):
-        raise RuntimeError("CUDA error: out of memory")
-
-    with pytest.raises(RuntimeError, match="out of memory"):
-        run_with_oom_retry(always_oom, 2, log=lambda _m: None)
-
-    def broken(micro):
-        raise KeyError("not a memory problem")
-
-    with pytest.raises(KeyError):
-        run_with_oom_retry(broken, 8, log=lambda _m: None)
-    assert is_out_of_memory(torch.cuda.OutOfMemoryError("x")) and not is_out_of_memory(ValueError("x"))
-
-
-def test_injected_oom_during_pretraining_retries_with_same_result(tmp_path):
-    messages = []
-
-    def fault(step, micro):
-        if step == 2 and micro > 2:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
-
-    config = tiny_config(max_steps=4)
-    retried = run_pretraining(config, None, progress=False, log=messages.append, fault=fault)
-    assert retried.micro_batch_size == 2 and retried.steps == 4
-    assert sum("out of memory" in m for m in messages) == 2  # 8 -> 4 -> 2
-    # The same update as a run that used micro-batches of 2 from step 2 on: compare with micro 2 throughout
-    # for the final steps' loss, up to summation order.
-    plain = run_pretraining(tiny_config(max_steps=4, micro_batch_size=2), None, progress=False, log=lambda _m: None)
-    for a, b in zip(retried.train_loss, plain.train_loss, strict=True):
-        assert a == pytest.approx(b, rel=1e-5)
 
 
 def test_nan_loss_stops_with_an_explanation(tmp_path, capsys):
-    code, _, err = run_main(
-        [
-            "pretrain",
-            "--out",
-            str(tmp_path),
-            "--n-chars",
-            "20000",
-            "--max-steps",
-            "30",
-            "--batch-size",
-            "8",
-            "--lr",
-            "1e30",
-            "--quiet",
-        ],
-        capsys,
-    )
+    args = ["pretrain", "--out", str(tmp_path), *TINY_CPU_RUN, "--max-steps", "30", "--lr", "1e30"]
+    code, _, err = run_main(args, capsys)
     assert code == 1
+    assert len(err.strip().splitlines()) == 1
     assert "training stopped" in err and "learning rate" in err and "Traceback" not in err
 
 
 def test_nan_raises_floating_point_error_in_the_api():
-    with pytest.raises(FloatingPointError, match="learning rate"):
-        run_pretraining(tiny_config(lr=1e30, max_steps=30), None, progress=False, log=lambda _m: None)
+    with pytest.raises(FloatingPointError, match="learning rate") as info:
+        pretrain_from_config(tiny_config(lr=1e30, max_steps=30), None, **QUIET)
+    assert "step" in str(info.value)
+
+
+def test_a_nan_stops_before_the_next_checkpoint_and_keeps_the_last_one(tmp_path, monkeypatch):
+    forward, calls = TinyGPT.forward, []
+
+    def nan_from_step_3(self, idx, targets=None):
+        logits, loss = forward(self, idx, targets)
+        if self.training:
+            calls.append(1)
+            if len(calls) >= 3:  # the third training step on
+                loss = loss * float("nan")
+        return logits, loss
+
+    monkeypatch.setattr(TinyGPT, "forward", nan_from_step_3)
+    with pytest.raises(FloatingPointError, match="at step 3"):
+        pretrain_from_config(tiny_config(checkpoint_every=2, log_every=2), tmp_path, **QUIET)
+    kept = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert kept.step == 2 and all(bool(torch.isfinite(p).all()) for p in kept.model.parameters())
+
+
+def _oom_when_larger_than(limit: int, monkeypatch):
+    forward = TinyGPT.forward
+
+    def fake(self, idx, targets=None):
+        if self.training and idx.shape[0] > limit:  # training steps only (evaluation batches are 8)
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(self, idx, targets)
+
+    monkeypatch.setattr(TinyGPT, "forward", fake)
+
+
+def test_out_of_memory_names_the_micro_batch_to_try(monkeypatch):
+    _oom_when_larger_than(2, monkeypatch)
+    with pytest.raises(TrainingError, match="micro-batch-size 4") as info:
+        pretrain_from_config(tiny_config(max_steps=2), None, **QUIET)
+    assert "global batch of 8" in str(info.value)
+    run = pretrain_from_config(tiny_config(max_steps=2, micro_batch_size=2), None, **QUIET)  # the advice works
+    assert run.history.step == [1, 2]
+
+
+def test_out_of_memory_on_the_command_line_is_one_line(tmp_path, capsys, monkeypatch):
+    _oom_when_larger_than(2, monkeypatch)
+    code, _, err = run_main(["pretrain", "--out", str(tmp_path), *TINY_CPU_RUN], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "out of memory" in err and "--micro-batch-size 4" in err and "Traceback" not in err
+
+
+def test_micro_batches_give_the_update_of_the_whole_batch():
+    whole = pretrain_from_config(tiny_config(max_steps=4), None, **QUIET)
+    parts = pretrain_from_config(tiny_config(max_steps=4, micro_batch_size=3), None, **QUIET)  # 3 + 3 + 2
+    for a, b in zip(whole.history.loss, parts.history.loss, strict=True):
+        assert a == pytest.approx(b, rel=1e-5)
+    a, b = weights(whole.model), weights(parts.model)
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_a_compile_failure_stops_and_suggests_no_compile(tmp_path, capsys, monkeypatch):
+    def broken_compile(module, **kwargs):
+        def run(*args, **kw):
+            raise RuntimeError("inductor: no working C++ compiler found")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.raises(TrainingError, match="--no-compile") as info:
+        pretrain_from_config(tiny_config(max_steps=2, compile=True), None, **QUIET)
+    assert isinstance(info.value.__cause__, RuntimeError)  # the real error is kept, not hidden
+    code, _, err = run_main(["pretrain", "--out", str(tmp_path), *TINY_CPU_RUN, "--compile"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "--no-compile" in err
+
+
+def test_a_real_bug_is_not_relabelled_without_compile(monkeypatch):
+    def buggy(self, idx, targets=None):
+        raise KeyError("a bug in the model")
+
+    monkeypatch.setattr(TinyGPT, "forward", buggy)
+    with pytest.raises(KeyError):
+        pretrain_from_config(tiny_config(max_steps=2), None, **QUIET)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,44 +231,67 @@ def test_nan_raises_floating_point_error_in_the_api():
 
 
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
-    whole = run_pretraining(tiny_config(), tmp_path / "whole", progress=False, log=lambda _m: None)
+    whole = pretrain_from_config(tiny_config(), tmp_path / "whole", **QUIET)
 
-    def kill_at_step_6(step, micro):  # dies after the step-4 checkpoint, as a killed process would
+    def die_at_step_6(step, model, history):  # after the step-4 checkpoint, as a killed process would
         if step == 6:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_pretraining(tiny_config(), tmp_path / "split", progress=False, log=lambda _m: None, fault=kill_at_step_6)
+        pretrain_from_config(tiny_config(), tmp_path / "split", on_step=die_at_step_6, **QUIET)
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt").step == 4
-    resumed = run_pretraining(tiny_config(), tmp_path / "split", resume=True, progress=False, log=lambda _m: None)
-    assert resumed.val_loss == whole.val_loss
-    assert resumed.train_loss == whole.train_loss  # the history of steps 1..8, the first four from the checkpoint
+    resumed = pretrain_from_config(tiny_config(), tmp_path / "split", resume=True, **QUIET)
+    assert resumed.history.eval_loss == whole.history.eval_loss
+    assert resumed.history.loss == whole.history.loss  # steps 1..8, the first four from the checkpoint
     a, b = weights(whole.model), weights(resumed.model)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt").step == 8
 
 
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_same_validation_loss(tmp_path):
+    run = ["pretrain", *TINY_CPU_RUN, "--max-steps", "60", "--checkpoint-every", "5", "--eval-every", "60"]
+    whole = run_cli(*run, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    cmd = [sys.executable, "-m", "course_utils.capstone", *run, "--out", str(tmp_path / "killed")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.monotonic() + 240
+    while not checkpoint.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    step = load_checkpoint(checkpoint).step
+    assert 0 < step < 60
+    resumed = run_cli(*run, "--out", str(tmp_path / "killed"), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    val = [json.loads((tmp_path / d / "results.json").read_text())["pretrain"]["val_loss"] for d in ("whole", "killed")]
+    assert val[0] == val[1]
+
+
 def test_checkpoints_load_with_weights_only(tmp_path):
-    run_pretraining(tiny_config(max_steps=4), tmp_path, progress=False, log=lambda _m: None)
+    pretrain_from_config(tiny_config(max_steps=4), tmp_path, **QUIET)
     payload = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert payload["step"] == 4 and "optimizer" in payload["extra"]["train_state"]
     assert not list(tmp_path.glob("*.tmp"))  # the atomic write left no temporary file
 
 
 def test_resume_refuses_other_settings_and_other_shapes(tmp_path):
-    run_pretraining(tiny_config(max_steps=4), tmp_path, progress=False, log=lambda _m: None)
+    pretrain_from_config(tiny_config(max_steps=4), tmp_path, **QUIET)
     with pytest.raises(ValueError, match="lr"):
-        run_pretraining(tiny_config(max_steps=8, lr=1e-3), tmp_path, resume=True, progress=False, log=lambda _m: None)
+        pretrain_from_config(tiny_config(max_steps=8, lr=1e-3), tmp_path, resume=True, **QUIET)
     with pytest.raises(ValueError, match="n_embd"):
-        run_pretraining(tiny_config(max_steps=8, n_embd=32), tmp_path, resume=True, progress=False, log=lambda _m: None)
+        pretrain_from_config(tiny_config(max_steps=8, n_embd=32), tmp_path, resume=True, **QUIET)
+    with pytest.raises(ValueError, match="source"):  # another corpus
+        pretrain_from_config(tiny_config(max_steps=8, n_chars=30_000), tmp_path, resume=True, **QUIET)
 
 
 def test_resume_refuses_a_corrupt_checkpoint(tmp_path, capsys):
     (tmp_path / "checkpoint.pt").write_bytes(b"\x00not a checkpoint" * 10)
-    code, _, err = run_main(
-        ["pretrain", "--out", str(tmp_path), "--n-chars", "20000", "--max-steps", "4", "--resume", "--quiet"], capsys
-    )
+    code, _, err = run_main(["pretrain", "--out", str(tmp_path), *TINY_CPU_RUN, "--resume"], capsys)
     assert code == 2 and "not a readable checkpoint" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"\x00not a checkpoint" * 10
 
 
@@ -295,16 +313,7 @@ def check_schema(results: dict, methods=METHODS) -> None:
 
 def test_all_writes_results_json(tmp_path):
     done = run_cli(
-        "all",
-        "--out",
-        str(tmp_path),
-        *TINY_CPU_RUN,
-        "--labels",
-        "4,8",
-        "--seeds",
-        "1",
-        "--finetune-steps",
-        "3",
+        "all", "--out", str(tmp_path), *TINY_CPU_RUN, "--labels", "4,8", "--seeds", "1", "--finetune-steps", "3"
     )
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "results.json").read_text())
@@ -313,15 +322,16 @@ def test_all_writes_results_json(tmp_path):
     assert results["pretrain"]["steps"] == 6 and results["pretrain"]["tokens_per_s"] > 0
     assert {(r["method"], r["labels"]) for r in results["finetune"]} == {(m, n) for m in METHODS for n in (4, 8)}
     assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "accuracy_vs_labels.png").is_file()
-    assert "MFU unknown" in done.stdout and "sample:" in done.stdout
+    assert "MFU per device unknown" in done.stdout and "sample:" in done.stdout
 
 
 def test_finetune_uses_the_shipped_checkpoint_and_updates_results(tmp_path, capsys):
     (tmp_path / "results.json").write_text(json.dumps({"pretrain": {"tokens_per_s": 1.0, "val_loss": 2.0, "steps": 3}}))
     code, out, _ = run_main(
-        ["finetune", "--out", str(tmp_path), "--labels", "4", "--seeds", "1", "--finetune-steps", "2", "--quiet"],
+        ["finetune", "--out", str(tmp_path), "--device", "cpu", "--labels", "4", "--seeds", "1", "--finetune-steps",
+         "2", "--quiet"],
         capsys,
-    )
+    )  # fmt: skip
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     check_schema(results)
@@ -335,8 +345,12 @@ def test_finetune_uses_the_shipped_checkpoint_and_updates_results(tmp_path, caps
     [
         (["pretrain", "--batch-size", "0"], "--batch-size"),
         (["pretrain", "--max-steps", "-3"], "--max-steps"),
+        (["pretrain", "--batch-size", "eight"], "--batch-size"),
         (["pretrain", "--corpus", "no_such_file.txt"], "--corpus"),
+        (["pretrain", "--lr", "nan"], "--lr"),
+        (["pretrain", "--n-embd", "30"], "--n-head"),
         (["finetune", "--labels", "32,x"], "--labels"),
+        (["finetune", "--methods", "full,prompting"], "--methods"),
         (["finetune", "--checkpoint", "CORRUPT"], "--checkpoint"),
         (["finetune", "--checkpoint", "MISSING.pt"], "--checkpoint"),
         (["pretrain", "--resume"], "--resume"),
@@ -371,27 +385,34 @@ def test_help_lists_the_subcommands():
     assert all(word in done.stdout for word in ("pretrain", "finetune", "all"))
 
 
-def test_user_corpus_is_character_level(tmp_path, capsys):
+def _user_corpus(tmp_path) -> Path:
     corpus = tmp_path / "mine.txt"
-    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 40)
-    code, out, err = run_main(
-        [
-            "pretrain",
-            "--out",
-            str(tmp_path / "run"),
-            "--corpus",
-            str(corpus),
-            "--max-steps",
-            "3",
-            "--batch-size",
-            "4",
-            "--quiet",
-        ],
-        capsys,
-    )
+    corpus.write_text("the quick brown fox jumps over the lazy dog. tom felt glad.\n" * 40)
+    return corpus
+
+
+def test_user_corpus_is_character_level(tmp_path, capsys):
+    args = ["pretrain", "--out", str(tmp_path / "run"), "--corpus", str(_user_corpus(tmp_path)), "--max-steps", "3"]
+    code, out, err = run_main([*args, "--batch-size", "4", "--quiet"], capsys)
     assert code == 0, err
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert ckpt.extra["tokenizer"]["kind"] == "char" and ckpt.config.block_size == 64
+
+
+def test_all_with_a_corpus_refuses_before_pretraining_or_runs_what_fits(tmp_path, capsys):
+    corpus = _user_corpus(tmp_path)
+    common = ["all", "--corpus", str(corpus), "--max-steps", "3", "--batch-size", "4", "--labels", "4", "--seeds", "1"]
+    common += ["--finetune-steps", "2", "--methods", "linear_probe,full", "--device", "cpu", "--quiet"]
+    code, _, err = run_main([*common, "--out", str(tmp_path / "short")], capsys)
+    assert code == 2 and "--block-size" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "short").exists()  # refused before pre-training
+    tokenizer = CharTokenizer.from_text(corpus.read_text())
+    task = finetuning_task((4,))
+    longest = max(len(tokenizer.encode(t)) for t in task.train_texts + task.test_texts + task.test_seen_texts)
+    code, _, err = run_main([*common, "--out", str(tmp_path / "long"), "--block-size", str(longest)], capsys)
+    assert code == 0, err
+    results = json.loads((tmp_path / "long" / "results.json").read_text())
+    assert len(results["finetune"]) == 2 and results["pretrain"]["steps"] == 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,6 +443,7 @@ def test_summary_gap_and_parameter_table():
     assert table["full"][32]["min"] == pytest.approx(0.75) and table["full"][32]["n"] == 3
     assert gap_over_scratch(fake_rows(), 32) == pytest.approx({"linear_probe": 0.4, "full": 0.3})
     assert parameter_table(fake_rows())[1] == ("linear_probe", 10, 100, 0.1)
+    assert any("linear_probe +40.0 points" in line for line in report_lines(fake_rows()))
     with pytest.raises(ValueError, match="scratch"):
         gap_over_scratch(fake_rows(), 64)
 
@@ -436,7 +458,7 @@ def test_save_checkpoint_of_a_foreign_model_is_refused_for_finetuning(tmp_path):
     model = TinyGPT(GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=1, n_embd=8))
     save_checkpoint(tmp_path / "bare.pt", model)  # no tokenizer stored
     with pytest.raises(ValueError, match="tokenizer"):
-        capstone.load_for_finetuning(tmp_path / "bare.pt")
+        load_for_finetuning(tmp_path / "bare.pt")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,40 +467,31 @@ def test_save_checkpoint_of_a_foreign_model_is_refused_for_finetuning(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
-    common = ["pretrain", *TINY_CPU_RUN]
+def test_two_processes_match_one_and_report_per_process_throughput(tmp_path):
+    common = ["pretrain", *TINY_CPU_RUN, "--peak-flops", "1e12"]
     one = run_cli(*common, "--out", str(tmp_path / "one"), "--micro-batch-size", "4")
     assert one.returncode == 0, one.stderr
     two = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node=2",
-            "--standalone",
-            "-m",
-            "course_utils.capstone",
-            *common,
-            "--out",
-            str(tmp_path / "two"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", "-m",
+         "course_utils.capstone", *common, "--out", str(tmp_path / "two")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
     assert two.returncode == 0, two.stderr[-2000:]
     r1 = json.loads((tmp_path / "one" / "results.json").read_text())["pretrain"]
     r2 = json.loads((tmp_path / "two" / "results.json").read_text())["pretrain"]
-    assert r2["steps"] == 6
-    state = load_checkpoint(tmp_path / "two" / "checkpoint.pt").extra["train_state"]
-    assert state["eval_loss"][-1] < state["eval_loss"][0] - 0.1  # training progressed
+    assert r2["steps"] == 6 and r2["processes"] == 2
+    ckpt = load_checkpoint(tmp_path / "two" / "checkpoint.pt")
+    history = ckpt.extra["train_state"]["history"]
+    assert history["eval_loss"][-1] < history["eval_loss"][0] - 0.1  # training progressed
     assert r2["val_loss"] == pytest.approx(r1["val_loss"], abs=1e-4)  # same global batch, same updates
     a = load_checkpoint(tmp_path / "one" / "checkpoint.pt").model.state_dict()
-    b = load_checkpoint(tmp_path / "two" / "checkpoint.pt").model.state_dict()
+    b = ckpt.model.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     assert two.stdout.count("pre-trained 6 steps") == 1  # only rank 0 reports (and writes)
+    # Throughput per process: each process trained on 4 of the 8 windows per step (32 tokens each) ...
+    assert r2["tokens_seen"] == 6 * 4 * 32 and r1["tokens_seen"] == 6 * 8 * 32
+    # ... and MFU is that process's tokens/s over one device's peak, not the sum over processes.
+    assert r2["mfu"] == pytest.approx(r2["tokens_per_s"] * model_flops_per_token(ckpt.model) / 1e12, rel=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------

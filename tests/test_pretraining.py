@@ -1,4 +1,4 @@
-"""Tests for course_utils.pretraining: the loop, checkpoints (atomic, validated), fine-tuning."""
+"""Tests for notebook 08's pre-training (`pretrain` over the one loop), checkpoints, fine-tuning."""
 
 from __future__ import annotations
 
@@ -7,34 +7,33 @@ import math
 import pytest
 import torch
 
+from course_utils.checkpointing import load_checkpoint, save_checkpoint
+from course_utils.finetuning import METHODS, FinetuneResult, finetune_classifier
 from course_utils.layers import base_weight_changes
+from course_utils.lm_training import PretrainConfig, evaluate_lm, lr_at
 from course_utils.models import GPTConfig, TinyGPT
-from course_utils.pretraining import (
-    METHODS,
-    FinetuneResult,
-    evaluate_lm,
-    finetune_classifier,
-    load_checkpoint,
-    load_pretrained,
-    lr_at,
-    make_optimizer,
-    nearest_words,
-    pretrain,
-    save_checkpoint,
-    world_config,
-)
+from course_utils.pretraining import load_pretrained, nearest_words, pretrain, world_config
+from course_utils.repro import single_thread
 from course_utils.text import (
     ANIMALS,
     NEGATIVE_WORDS,
     POSITIVE_WORDS,
     CausalLMDataset,
     CharTokenizer,
+    ClassificationTask,
     MaskedLMDataset,
     WordTokenizer,
     load_text_file,
     make_corpus,
     make_sentiment_task,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models on one thread: on a busy machine two threads made these loops several times slower."""
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +67,7 @@ def test_lr_schedule_warmup_cosine_constant():
     assert lr_at(100, 1.0, 100, warmup=10, min_lr_ratio=0.1) == pytest.approx(0.1)
     assert lr_at(70, 1.0, 100, warmup=10, schedule="constant") == 1.0
     with pytest.raises(ValueError, match="schedule"):
-        lr_at(0, 1.0, 10, schedule="linear")
+        PretrainConfig(schedule="linear")
 
 
 # --- the pre-training loop ------------------------------------------------------------------
@@ -95,7 +94,8 @@ def test_pretrain_lowers_the_loss_and_is_deterministic(tok, tokens):
             on_step=lambda step, m, h, seen=seen: seen.append(step),
         )
         runs.append((model, history))
-        assert history.eval_step == [0, 20, 40] and seen == list(range(0, 41))
+        assert history.eval_step == [0, 20, 40] and seen == [0, 10, 20, 30, 40]  # step 0 and the log points
+        assert history.step == list(range(1, 41))
         assert history.eval_loss[-1] < before - 0.5
         assert history.tokens_seen == 40 * 16 * 16 and len(history.lr) == 40
     (m1, h1), (m2, h2) = runs
@@ -106,30 +106,28 @@ def test_pretrain_lowers_the_loss_and_is_deterministic(tok, tokens):
 
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tok, tokens, tmp_path):
     ds = CausalLMDataset(tokens, 16)
-    settings = dict(steps=20, batch_size=8, lr=3e-3, warmup=3, seed=5, progress=False)
+    settings = dict(steps=20, batch_size=8, lr=3e-3, warmup=3, seed=5, progress=False, checkpoint_every=4)
     straight = small_model(tok)
-    pretrain(straight, ds, **settings)
+    whole = pretrain(straight, ds, eval_dataset=ds, eval_every=5, **settings)
 
     class Killed(Exception):
         pass
 
-    interrupted = small_model(tok)
-    optimizer = make_optimizer(interrupted)
-
-    def save_then_die(step, model, history):
-        if step == 12:
-            save_checkpoint(tmp_path / "run.pt", model, step=step, extra={"optimizer": optimizer.state_dict()})
+    def die_at_step_15(step, model, history):  # a log point (an evaluation) after the step-12 checkpoint
+        if step == 15:
             raise Killed
 
     with pytest.raises(Killed):
-        pretrain(interrupted, ds, optimizer=optimizer, on_step=save_then_die, **settings)
-    ck = load_checkpoint(tmp_path / "run.pt")
-    resumed = ck.model
-    optimizer = make_optimizer(resumed)
-    optimizer.load_state_dict(ck.extra["optimizer"])
-    history = pretrain(resumed, ds, optimizer=optimizer, start_step=ck.step, **settings)
-    assert history.step == list(range(13, 21))
-    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        pretrain(
+            small_model(tok), ds, eval_dataset=ds, eval_every=5, out_dir=tmp_path, on_step=die_at_step_15, **settings
+        )
+    assert load_checkpoint(tmp_path / "checkpoint.pt").step == 12
+    fresh = small_model(tok)  # its weights come from the checkpoint, not from this init
+    with torch.no_grad():
+        fresh.transformer.wte.weight.zero_()
+    history = pretrain(fresh, ds, eval_dataset=ds, eval_every=5, out_dir=tmp_path, resume=True, **settings)
+    assert history.step == list(range(1, 21)) and history.loss == whole.loss and history.eval_loss == whole.eval_loss
+    for (k, a), b in zip(straight.state_dict().items(), fresh.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
 
 
@@ -171,8 +169,10 @@ def test_pretrain_bad_input(tok, tokens):
         pretrain(model, ds, steps=1, lr=0, progress=False)
     with pytest.raises(ValueError, match="schedule"):
         pretrain(model, ds, steps=1, schedule="step", progress=False)
-    with pytest.raises(ValueError, match="start_step"):
-        pretrain(model, ds, steps=5, start_step=6, progress=False)
+    with pytest.raises(ValueError, match="out_dir"):
+        pretrain(model, ds, steps=5, resume=True, progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        pretrain(model, ds, steps=5, batch_size=0, progress=False)
     with pytest.raises(ValueError, match="bidirectional"):
         pretrain(model, MaskedLMDataset(tokens, 16, tok), steps=1, progress=False)
     with pytest.raises(ValueError, match="causal"):
@@ -326,8 +326,19 @@ def test_finetune_bad_input(tok, task):
         finetune_classifier(model, task, "linear_probe", steps=0, tokenizer=tok)
     with pytest.raises(ValueError, match="vocab_size"):
         finetune_classifier(model, task, "linear_probe", tokenizer=WordTokenizer.from_text("a b c"))
-    with pytest.raises(TypeError, match="SentimentTask"):
+    with pytest.raises(TypeError, match="ClassificationTask"):
         finetune_classifier(model, ["text"], "linear_probe", tokenizer=tok)
+
+
+def test_finetune_accepts_any_classification_task(tok, task):
+    """A task without seen-word test examples (the base ClassificationTask) works; that accuracy is None."""
+    plain = ClassificationTask(
+        task.train_texts, task.train_labels, task.val_texts, task.val_labels, task.test_texts, task.test_labels
+    )
+    result = finetune_classifier(small_model(tok), plain, "linear_probe", n_labels=8, tokenizer=tok, steps=3)
+    assert result.test_seen_accuracy is None and 0.0 <= result.test_accuracy <= 1.0
+    with_seen = finetune_classifier(small_model(tok), task, "linear_probe", n_labels=8, tokenizer=tok, steps=3)
+    assert with_seen.test_accuracy == result.test_accuracy and with_seen.test_seen_accuracy is not None
 
 
 def test_central_claim_on_the_shipped_checkpoint():

@@ -30,20 +30,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_utils.pretraining import (  # noqa: E402
-    FINAL_CHECKPOINT,
-    METHODS,
-    SNAPSHOT_STEPS,
-    finetune_classifier,
-    load_checkpoint,
-    pretrain_world_model,
-    save_checkpoint,
-    snapshot_name,
-)
+from course_utils.checkpointing import load_checkpoint, save_checkpoint  # noqa: E402
+from course_utils.finetuning import METHODS, finetune_classifier  # noqa: E402
+from course_utils.lm_training import PretrainConfig  # noqa: E402
+from course_utils.pretraining import FINAL_CHECKPOINT, SNAPSHOT_STEPS, pretrain_world_model, snapshot_name  # noqa: E402
 from course_utils.text import make_corpus, make_sentiment_task  # noqa: E402
 
-RECIPE = {"steps": 800, "seed": 0, "n_chars": 1_000_000, "batch_size": 32, "lr": 3e-3}
-CORPUS_ARGS = {"n_chars": 1_000_000, "seed": 0}
+RECIPE = PretrainConfig()  # the shipped model's recipe: the defaults, written once in course_utils.lm_training
+CORPUS_ARGS = {"n_chars": RECIPE.n_chars, "seed": RECIPE.seed}
 TASK_ARGS = {"n_train": 256, "n_test": 400, "seed": 0}
 COMMAND = "`python tools/make_checkpoints.py`"
 
@@ -106,8 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # the same arithmetic whatever the machine's core count
 
-    recipe = dict(RECIPE)
+    # stored in every file, as the files have always stored it
+    r = RECIPE
+    recipe = {"steps": r.max_steps, "seed": r.seed, "n_chars": r.n_chars, "batch_size": r.batch_size, "lr": r.lr}
     pending: dict[int, torch.nn.Module] = {}  # snapshots taken during training, saved afterwards
+    assert all(s % RECIPE.log_every == 0 for s in SNAPSHOT_STEPS), "snapshots are taken at log points"
 
     def on_step(step, model, history):
         if step in SNAPSHOT_STEPS:
@@ -115,15 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"pre-training: {recipe}", flush=True)
     wall, cpu = time.perf_counter(), time.process_time()
-    model, tokenizer, history = pretrain_world_model(
-        steps=recipe["steps"],
-        n_chars=recipe["n_chars"],
-        seed=recipe["seed"],
-        batch_size=recipe["batch_size"],
-        lr=recipe["lr"],
-        on_step=on_step,
-        progress=True,
-    )
+    model, tokenizer, history = pretrain_world_model(on_step=on_step, progress=True)  # the recipe: RECIPE
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(
         f"pre-trained {recipe['steps']} steps in {wall:.1f} s wall, {cpu:.1f} s CPU (1 thread); "

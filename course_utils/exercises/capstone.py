@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from course_utils.capstone import flops_per_token, mfu
 from course_utils.checks import Case, CheckResult, check_function
+from course_utils.lm_training import flops_per_token, mfu
 
 
 def reference_mfu(

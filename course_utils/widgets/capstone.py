@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import numpy as np
 
-from course_utils.capstone import summarize
+from course_utils.finetuning import METHODS
 from course_utils.plotting import COLORS, PALETTE, label, new_figure
-from course_utils.pretraining import METHODS
+from course_utils.results import summarize
 from course_utils.widgets.explorer import Explorer
 
 # Measured by `python -m course_utils.capstone all --out runs/cpu` on the CPU preset (500 pre-training

@@ -4,6 +4,7 @@
 `python tools/make_checkpoints.py`) and shows what each one writes, at a chosen temperature,
 beside the loss curve of the run. `make_embedding_explorer` projects the word embeddings of a
 snapshot to 2-D and measures how tightly words of one kind (animals, places, feelings) group.
+`compute_transfer_along_training` probes each snapshot on the two downstream tasks.
 `LiveLossPlot` draws the loss of a training run while it runs. The pure `compute_...` functions
 behind them are unit-tested without a kernel.
 """
@@ -19,9 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course_utils.checkpointing import load_checkpoint
 from course_utils.models.gpt import TinyGPT
 from course_utils.plotting import PALETTE, label, new_figure
-from course_utils.pretraining import list_snapshots, load_checkpoint
+from course_utils.pretraining import list_snapshots
 from course_utils.repro import single_thread
 from course_utils.text import (
     ANIMALS,
@@ -390,6 +392,124 @@ def make_embedding_explorer(data_dir: str | None = None) -> Explorer:
 
 
 # ---------------------------------------------------------------------------------------------
+# Transfer along pre-training: a linear probe on each snapshot, beside the static baseline
+# ---------------------------------------------------------------------------------------------
+
+PROBE_TASKS = ("sentiment", "coherence")
+PROBE_LABELS = {"sentiment": 32, "coherence": 128}  # labelled examples per task (coherence needs more)
+PROBE_C = (0.01, 0.1, 1.0, 10.0)  # inverse regularisation strengths tried; chosen on the validation split
+
+
+def _probe_task(name: str, seed: int):
+    from course_utils.text import make_coherence_task, make_sentiment_task
+
+    return (make_sentiment_task if name == "sentiment" else make_coherence_task)(seed=seed)
+
+
+def _fit_on_validation(train, val, test) -> float:
+    """Test accuracy of a standardised logistic regression whose C has the best validation accuracy."""
+    from course_utils.baselines import fit_static
+
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = train, val, test
+    fits = [fit_static(x_tr, y_tr, "logistic", C) for C in PROBE_C]
+    best = max(fits, key=lambda clf: float((clf.predict(x_va.numpy()) == y_va).mean()))  # first best on ties
+    return float((best.predict(x_te.numpy()) == y_te).mean())
+
+
+@torch.no_grad()
+def compute_transfer_along_training(
+    models: list[TinyGPT],
+    tokenizer: WordTokenizer,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    n_labels: dict[str, int] | None = None,
+) -> dict:
+    """Downstream test accuracy of each model (e.g. each pre-training snapshot) on both tasks.
+
+    Two readers of the same frozen model, each a standardised logistic regression whose
+    regularisation C is chosen on the task's validation split (`PROBE_C`):
+
+    - "probe": the model's features (`model.features`: the last token's final hidden state, which
+      has read the whole text);
+    - "static": the mean of the text's token embeddings (rows of `wte`), the bag of embeddings of
+      `course_utils.baselines`, which ignores word order and context.
+
+    Args:
+        models: TinyGPTs with the same tokenizer.
+        tokenizer: their tokenizer.
+        seeds: task seeds (which labelled, validation and test examples).
+        n_labels: labelled examples per task (None: `PROBE_LABELS`).
+
+    Returns:
+        {task: {"probe": (n_models, n_seeds) array, "static": (n_models, n_seeds) array}} of test
+        accuracies, for task in `PROBE_TASKS` (sentiment: the test stories with unseen feeling words).
+    """
+    from course_utils.text import ClassificationDataset
+
+    if not models:
+        raise ValueError("compute_transfer_along_training: models must not be empty")
+    for m in models:
+        _check_model("compute_transfer_along_training", m)
+    if isinstance(seeds, int) or not seeds:
+        raise ValueError(f"compute_transfer_along_training: seeds must be a non-empty tuple of ints, got {seeds!r}")
+    n_labels = dict(PROBE_LABELS if n_labels is None else n_labels)
+    out = {name: {"probe": np.zeros((len(models), len(seeds))), "static": np.zeros((len(models), len(seeds)))}
+           for name in PROBE_TASKS}  # fmt: skip
+    with single_thread():
+        for j, seed in enumerate(seeds):
+            for name in PROBE_TASKS:
+                task = _probe_task(name, seed)
+                texts, labels = task.train_subset(n_labels[name])
+                splits = [(texts, labels), (task.val_texts, task.val_labels), (task.test_texts, task.test_labels)]
+                data = [ClassificationDataset(t, y, tokenizer) for t, y in splits]  # padded ids (N, T), labels
+                for i, model in enumerate(models):
+                    model.eval()
+                    wte = model.transformer.wte.weight.float()  # (V, C)
+                    probe, static = [], []
+                    for d in data:
+                        real = (d.ids != tokenizer.pad_id).float()[..., None]  # (N, T, 1)
+                        bag = (wte[d.ids] * real).sum(1) / real.sum(1)  # (N, C): mean of the real tokens' rows
+                        probe.append((model.features(d.ids).float(), d.labels.numpy()))
+                        static.append((bag, d.labels.numpy()))
+                    out[name]["probe"][i, j] = _fit_on_validation(*probe)
+                    out[name]["static"][i, j] = _fit_on_validation(*static)
+    return out
+
+
+def plot_transfer_along_training(ax_emb, ax_acc, steps: list[int], similarities: dict, transfer: dict) -> None:
+    """Embedding similarities (left) and downstream accuracy (right) against pre-training step.
+
+    Args:
+        ax_emb, ax_acc: the two axes.
+        steps: the snapshots' steps.
+        similarities: {"same group": [...], "different groups": [...], "positive vs negative": [...]} per step.
+        transfer: `compute_transfer_along_training`'s result for the same steps.
+    """
+    colours = {"same group": PALETTE["green"], "different groups": "0.5", "positive vs negative": PALETTE["vermillion"]}
+    for name, values in similarities.items():
+        ax_emb.plot(steps, values, "o-", color=colours.get(name), label=name)
+    ax_emb.set_ylim(-0.1, 1.05)
+    ax_emb.legend(frameon=False, fontsize=9, loc="lower right")
+    label(ax_emb, "pre-training step", "mean cosine similarity", "word vectors")
+    styles = {
+        ("sentiment", "probe"): (PALETTE["orange"], "o-"),
+        ("sentiment", "static"): (PALETTE["orange"], "s:"),
+        ("coherence", "probe"): (PALETTE["blue"], "o-"),
+        ("coherence", "static"): (PALETTE["blue"], "s:"),
+    }
+    for (task, reader), (colour, style) in styles.items():
+        acc = transfer[task][reader]  # (n_steps, n_seeds)
+        ax_acc.fill_between(steps, acc.min(1), acc.max(1), color=colour, alpha=0.15, lw=0)
+        name = "probe (features)" if reader == "probe" else "static (bag of embeddings)"
+        ax_acc.plot(steps, acc.mean(1), style, color=colour, label=f"{task}: {name}")
+    ax_acc.axhline(0.5, color="0.5", lw=0.8, ls="--")
+    ax_acc.set_ylim(0.4, 1.03)
+    ax_acc.legend(frameon=False, fontsize=8, loc="upper left")
+    label(ax_acc, "pre-training step", "test accuracy (mean, band: min-max)", "downstream, frozen model")
+    for ax in (ax_emb, ax_acc):
+        ax.set_xticks(steps)
+
+
+# ---------------------------------------------------------------------------------------------
 # Filling a blank with a causal model
 # ---------------------------------------------------------------------------------------------
 
@@ -457,7 +577,7 @@ def compute_next_word(model: TinyGPT, tokenizer: WordTokenizer, prompt: str, top
 
 
 class LiveLossPlot:
-    """An `on_step` callback for `pretrain` that redraws the loss curve in the notebook every few steps."""
+    """The training loop's `on_step` callback (`pretrain`, `train_lm`): redraws the loss curves every few steps."""
 
     def __init__(self, steps: int, every: int = 25, title: str = "pre-training, live", ylim: tuple = (1.0, 6.0)):
         """
