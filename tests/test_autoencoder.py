@@ -1,17 +1,23 @@
-"""Autoencoder: the model, its training helper, the PCA baseline, the widgets' compute functions and the checks."""
+"""Autoencoder: the lesson's lines, the model, its training helper, the PCA baseline and the widgets' compute functions.
+
+The exercise checks are tested in tests/test_exercises_autoencoders.py.
+"""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.checks import CORRECT, INCORRECT, NOT_ATTEMPTED
-from course_utils.exercises.autoencoders import (
-    check_add_gaussian_noise,
-    check_interpolate_codes,
-    check_reconstruction_loss,
-)
 from course_utils.models import Autoencoder, add_noise, pca_reconstruct, reconstruction_error, train_autoencoder
+from course_utils.models.autoencoder import (
+    autoencoder_step,
+    make_decoder,
+    make_encoder,
+    pca_decode,
+    pca_encode,
+    pca_fit,
+    reconstruction_loss,
+)
 from course_utils.widgets import autoencoders as widgets_ae
 
 
@@ -67,6 +73,82 @@ def test_bad_bottleneck(bad):
 def test_bad_architecture(kwargs, word):
     with pytest.raises(ValueError, match=word):
         Autoencoder(**kwargs)
+
+
+# --- the lesson's lines (notebook 06's mechanism cells) ------------------------------------------
+
+
+def test_encoder_and_decoder_mirror_each_other():
+    encoder = make_encoder(64, (32, 16), 3, torch.nn.Tanh)
+    decoder = make_decoder(3, (32, 16), 64, torch.nn.Tanh)
+    linear = [(m.in_features, m.out_features) for m in [*encoder, *decoder] if isinstance(m, torch.nn.Linear)]
+    assert linear == [(64, 32), (32, 16), (16, 3), (3, 16), (16, 32), (32, 64)]
+    assert isinstance(encoder[-1], torch.nn.Linear)  # the code is not squashed
+    assert isinstance(decoder[-1], torch.nn.Sigmoid)
+    assert sum(isinstance(m, torch.nn.Tanh) for m in encoder) == 2
+    assert isinstance(make_decoder(3, (), 64, torch.nn.ReLU, output="linear")[-1], torch.nn.Linear)
+
+
+def test_autoencoder_is_built_from_the_lessons_functions():
+    torch.manual_seed(0)
+    encoder, decoder = make_encoder(64, (128,), 2, torch.nn.ReLU), make_decoder(2, (128,), 64, torch.nn.ReLU)
+    torch.manual_seed(0)
+    model = Autoencoder(64, (128,), 2)
+    assert str(model.encoder) == str(encoder) and str(model.decoder) == str(decoder)
+    for a, b in zip(model.parameters(), [*encoder.parameters(), *decoder.parameters()]):
+        assert torch.equal(a, b)
+
+
+def test_reconstruction_loss_is_mse_with_its_gradient():
+    x_hat = torch.rand(5, 7, dtype=torch.float64, requires_grad=True)
+    x = torch.rand(5, 7, dtype=torch.float64)
+    ours = reconstruction_loss(x_hat, x)
+    (g_ours,) = torch.autograd.grad(ours, x_hat)
+    theirs = F.mse_loss(x_hat, x)
+    (g_theirs,) = torch.autograd.grad(theirs, x_hat)
+    assert torch.allclose(ours, theirs, atol=1e-15) and torch.allclose(g_ours, g_theirs, atol=1e-15)
+
+
+def test_autoencoder_step_is_one_sgd_step_on_the_clean_target():
+    torch.manual_seed(1)
+    model = Autoencoder(8, (6,), 2).double()
+    x = torch.rand(4, 8, dtype=torch.float64)
+    x_input = torch.rand(4, 8, dtype=torch.float64)  # a "corrupted" input: the target stays x
+    before = [p.detach().clone() for p in model.parameters()]
+    expected_loss = F.mse_loss(model(x_input), x)
+    grads = torch.autograd.grad(expected_loss, list(model.parameters()))
+    loss = autoencoder_step(model.encoder, model.decoder, torch.optim.SGD(model.parameters(), lr=0.3), x_input, x)
+    assert isinstance(loss, float) and loss == pytest.approx(expected_loss.item(), rel=1e-12)
+    for p, p0, g in zip(model.parameters(), before, grads):
+        assert torch.allclose(p, p0 - 0.3 * g, atol=1e-14)
+
+
+def test_train_autoencoder_runs_the_given_step(digits):
+    calls = []
+
+    def step(encoder, decoder, optimizer, x_input, x):
+        calls.append((x_input.shape, x.shape))
+        return autoencoder_step(encoder, decoder, optimizer, x_input, x)
+
+    model, history = train_autoencoder(digits[0], 2, epochs=1, step=step, progress=False)
+    reference, reference_history = train_autoencoder(digits[0], 2, epochs=1, progress=False)
+    assert len(calls) == 4 and calls[0] == ((128, 64), (128, 64))
+    assert history.step_loss == reference_history.step_loss  # the default step is the lesson's
+    with pytest.raises(TypeError, match="step must be a function"):
+        train_autoencoder(digits[0], 2, epochs=1, step="adam", progress=False)
+
+
+def test_pca_functions_encode_and_decode():
+    torch.manual_seed(2)
+    X = torch.randn(50, 6, dtype=torch.float64) @ torch.randn(6, 6, dtype=torch.float64)
+    mean, V = pca_fit(X, 3)
+    assert mean.shape == (6,) and V.shape == (6, 3)
+    assert torch.allclose(V.T @ V, torch.eye(3, dtype=torch.float64), atol=1e-12)  # orthonormal directions
+    Z = pca_encode(X, mean, V)
+    assert torch.allclose(Z.mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-12)  # centred codes
+    variances = Z.var(0)
+    assert bool((variances[:-1] >= variances[1:]).all())  # by variance, largest first
+    assert torch.allclose(pca_decode(Z, mean, V), pca_reconstruct(X, X, 3), atol=1e-12)
 
 
 # --- noise -----------------------------------------------------------------------------------
@@ -275,6 +357,14 @@ def test_compute_bottleneck_sweep(digits):
     assert result["pca"][0] == pytest.approx(F.mse_loss(pca_reconstruct(X_train, X_test, 1), X_test).item())
 
 
+def test_compute_bottleneck_sweep_reuses_the_cached_models_on_the_course_split():
+    X_train, _, X_test, _ = widgets_ae.digits_split()
+    result = widgets_ae.compute_bottleneck_sweep(X_train, X_test[:50], sizes=(3,), epochs=2, seed=5)
+    cached = widgets_ae.trained_digit_autoencoder(3, epochs=2, seed=5)  # no training: the sweep's own model
+    assert result["autoencoder"][0] == pytest.approx(reconstruction_error(cached, X_test[:50]))
+    assert widgets_ae._trained.cache_info().hits >= 1
+
+
 def test_tile_masks_the_gaps():
     strip = widgets_ae._tile(np.ones((3, 8, 8)))
     assert strip.shape == (8, 26) and int(strip.mask.sum()) == 2 * 8
@@ -304,71 +394,3 @@ def test_denoiser_beats_plain_autoencoder_on_noisy_digits():
     _, _, X_test, _ = widgets_ae.digits_split()
     result = widgets_ae.compute_denoising(plain, denoiser, X_test[:200], 0.3)
     assert result["mse"]["denoised"] < 0.7 * min(result["mse"]["plain"], result["mse"]["noisy"])
-
-
-# --- the exercise checks ---------------------------------------------------------------------
-
-
-def _not_attempted(*args):
-    raise NotImplementedError()
-
-
-def _crashes(*args):
-    raise RuntimeError("boom")
-
-
-def test_check_reconstruction_loss():
-    assert check_reconstruction_loss(lambda x_hat, x: ((x_hat - x) ** 2).mean()).status == CORRECT
-    wrong = check_reconstruction_loss(lambda x_hat, x: ((x_hat - x) ** 2).sum())
-    assert wrong.status == INCORRECT and "does not match" in wrong.message and wrong.details
-    assert check_reconstruction_loss(lambda x_hat, x: (x_hat - x).abs().mean()).status == INCORRECT
-    assert check_reconstruction_loss(_not_attempted).status == NOT_ATTEMPTED
-    crashed = check_reconstruction_loss(_crashes)
-    assert crashed.status == INCORRECT and "RuntimeError" in crashed.message
-
-
-def test_check_add_gaussian_noise():
-    assert check_add_gaussian_noise(lambda x, noise: (x + noise * torch.randn_like(x)).clamp(0, 1)).status == CORRECT
-    unclipped = check_add_gaussian_noise(lambda x, noise: x + noise * torch.randn_like(x))
-    assert unclipped.status == INCORRECT and "clip" in unclipped.message
-    uniform = check_add_gaussian_noise(lambda x, noise: (x + noise * torch.rand_like(x)).clamp(0, 1))
-    assert uniform.status == INCORRECT and "standard deviation" in uniform.message
-    in_place = check_add_gaussian_noise(lambda x, noise: x.add_(noise * torch.randn_like(x)).clamp_(0, 1))
-    assert in_place.status == INCORRECT and "in place" in in_place.message
-    frozen = torch.randn(200, 64)
-    fixed = check_add_gaussian_noise(lambda x, noise: (x + noise * frozen[: x.shape[0]]).clamp(0, 1))
-    assert fixed.status == INCORRECT and "fresh" in fixed.message
-    assert check_add_gaussian_noise(_not_attempted).status == NOT_ATTEMPTED
-    assert check_add_gaussian_noise(_crashes).status == INCORRECT
-    assert check_add_gaussian_noise(42).status == INCORRECT
-
-
-def test_check_add_gaussian_noise_leaves_global_rng_alone():
-    state = torch.get_rng_state()
-    check_add_gaussian_noise(lambda x, noise: (x + noise * torch.randn_like(x)).clamp(0, 1))
-    assert torch.equal(torch.get_rng_state(), state)
-
-
-def _interpolate(model, x_a, x_b, steps):
-    z_a, z_b = model.encode(x_a[None]), model.encode(x_b[None])
-    t = torch.linspace(0, 1, steps)[:, None]
-    return model.decode((1 - t) * z_a + t * z_b)
-
-
-def test_check_interpolate_codes():
-    assert check_interpolate_codes(_interpolate).status == CORRECT
-
-    def cross_fade(model, x_a, x_b, steps):
-        t = torch.linspace(0, 1, steps)[:, None]
-        return (1 - t) * x_a + t * x_b
-
-    faded = check_interpolate_codes(cross_fade)
-    assert faded.status == INCORRECT and faded.details
-
-    def wrong_ends(model, x_a, x_b, steps):
-        t = torch.linspace(0, 1, steps + 2)[1:-1, None]  # leaves out the end points
-        return model.decode((1 - t) * model.encode(x_a[None]) + t * model.encode(x_b[None]))
-
-    assert check_interpolate_codes(wrong_ends).status == INCORRECT
-    assert check_interpolate_codes(_not_attempted).status == NOT_ATTEMPTED
-    assert check_interpolate_codes(_crashes).status == INCORRECT

@@ -1,4 +1,4 @@
-"""The mechanism is in the notebook, and the package runs the same lines (COURSE_DESIGN.md).
+"""The mechanism is in the notebook, and the package runs the same lines (docs/design.md).
 
 A code cell tagged `mechanism` teaches the core of a term in editable code. Its first line names
 the package file that holds the same lines, e.g. `# Same lines as course_utils/autograd.py`;
@@ -21,6 +21,8 @@ REQUIRED = {
     "02_backpropagation": "course_utils/autograd.py",
     "04_adam_optimizer": "course_utils/optim.py",
     "05_batch_normalization": "course_utils/layers/batchnorm.py",
+    "07_attention_mechanism": "course_utils/layers/attention.py",
+    "06_autoencoders": "course_utils/models/autoencoder.py",
 }
 
 

@@ -1,25 +1,86 @@
 """Autoencoders: an encoder squeezes the input into a small code, a decoder rebuilds the input from it.
 
-`Autoencoder` is a pair of MLPs around a bottleneck; `train_autoencoder` fits one to data in a
-few seconds on a CPU (optionally as a denoising autoencoder, fed corrupted inputs and asked for
-the clean ones); `pca_reconstruct` is the linear baseline every autoencoder is compared with.
+The lesson first: notebook 06 teaches `make_encoder`, `make_decoder`, `reconstruction_loss`,
+`autoencoder_step` and the PCA functions `pca_fit`, `pca_encode`, `pca_decode` in editable cells,
+and a test keeps those cells identical to the lines here. They check nothing; the public entry
+points below them do: `Autoencoder` (a pair of MLPs around a bottleneck), `train_autoencoder`
+(fits one in a few seconds on a CPU, optionally as a denoising autoencoder, fed corrupted inputs
+and asked for the clean ones), `reconstruction_error`, and `pca_reconstruct`, the linear
+baseline every autoencoder is compared with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils.activations import get_activation
-from course_utils.models.mlp import make_mlp
 from course_utils.repro import single_thread
 from course_utils.training import History
 
 OUTPUTS = ("sigmoid", "linear")  # decoder output: pixels in [0, 1], or any real number
 NOISE_KINDS = ("gaussian", "masking")
+
+
+# --- The lesson: notebook 06 shows these lines in its mechanism cells -------------------------
+
+
+def make_encoder(in_features, hidden, bottleneck, activation):
+    # x (N, in_features) -> code z (N, bottleneck), e.g. 64 -> 128 -> 2. Every hidden Linear is followed
+    # by the activation; the last Linear is not, so the code can take any real value.
+    layers, width = [], in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation()]
+        width = h
+    layers.append(nn.Linear(width, bottleneck))
+    return nn.Sequential(*layers)
+
+
+def make_decoder(bottleneck, hidden, out_features, activation, output="sigmoid"):
+    # code z (N, bottleneck) -> reconstruction (N, out_features): the encoder's mirror image, e.g. 2 -> 128 -> 64.
+    layers = list(make_encoder(bottleneck, tuple(reversed(hidden)), out_features, activation))
+    if output == "sigmoid":
+        # Pixels lie in [0, 1], and so does a sigmoid: the loss never chases values the data cannot have.
+        layers.append(nn.Sigmoid())
+    return nn.Sequential(*layers)
+
+
+def reconstruction_loss(x_hat, x):
+    # The squared error averaged over every entry, examples and pixels alike: (1 / (N D)) * sum (x_hat - x)^2.
+    return ((x_hat - x) ** 2).mean()
+
+
+def autoencoder_step(encoder, decoder, optimizer, x_input, x):
+    # One gradient step on a batch. The encoder sees x_input: the batch x itself, or a corrupted copy of
+    # it for a denoising autoencoder. The target is always the clean x: the input is its own label.
+    z = encoder(x_input)  # (B, k): the code
+    x_hat = decoder(z)  # (B, D): the reconstruction
+    loss = reconstruction_loss(x_hat, x)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def pca_fit(X_fit, k):
+    # PCA's encoder and decoder come from the singular value decomposition X_fit - mean = U S V^T.
+    mean = X_fit.mean(dim=0)  # (D,)
+    _, _, Vh = torch.linalg.svd(X_fit - mean, full_matrices=False)  # rows of Vh: directions, by variance
+    return mean, Vh[:k].T  # (D,) and V_k (D, k): the top k principal directions as columns
+
+
+def pca_encode(X, mean, V_k):
+    return (X - mean) @ V_k  # (M, k): the code, coordinates along the principal directions
+
+
+def pca_decode(Z, mean, V_k):
+    return Z @ V_k.T + mean  # (M, D): back to pixels, in the k-dimensional plane through the mean
+
+
+# --- Public entry points: check the arguments, then run the lines above ------------------------
 
 
 def _check_positive_int(fn: str, name: str, value) -> int:
@@ -62,14 +123,12 @@ class Autoencoder(nn.Module):
         hidden = tuple(hidden)
         if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
             raise ValueError(f"Autoencoder: hidden must be a sequence of positive ints, got {list(hidden)!r}")
-        get_activation(activation)  # a clear error for an unknown name
         if output not in OUTPUTS:
             raise ValueError(f"Autoencoder: output must be one of {OUTPUTS}, got {output!r}")
         self.in_features, self.hidden, self.bottleneck = in_features, hidden, bottleneck
-        self.encoder = make_mlp(in_features, hidden, bottleneck, activation)
-        decoder = make_mlp(bottleneck, tuple(reversed(hidden)), in_features, activation)
-        # The sigmoid keeps reconstructions in the pixels' range, so the loss never chases impossible values.
-        self.decoder = nn.Sequential(*decoder, nn.Sigmoid()) if output == "sigmoid" else decoder
+        module = get_activation(activation).torch_module  # e.g. nn.ReLU: a fresh module per layer
+        self.encoder = make_encoder(in_features, hidden, bottleneck, module)
+        self.decoder = make_decoder(bottleneck, hidden, in_features, module, output)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Inputs (N, in_features) -> codes (N, bottleneck)."""
@@ -125,11 +184,14 @@ def train_autoencoder(
     X_val: torch.Tensor | None = None,
     seed: int = 0,
     progress: bool = True,
+    step: Callable = autoencoder_step,
 ) -> tuple[Autoencoder, History]:
     """Fit an `Autoencoder` to `X` with Adam and the mean squared reconstruction error.
 
-    With `noise > 0` it becomes a denoising autoencoder: each batch is corrupted afresh with
-    `add_noise(xb, noise, noise_kind)` and the target is the clean batch.
+    Each batch goes through `step(model.encoder, model.decoder, optimizer, x_input, x)`, the lesson's
+    `autoencoder_step` unless another is given (a notebook can pass the version in its own cell, so
+    that an edit there changes the training). With `noise > 0` it becomes a denoising autoencoder: each batch is
+    corrupted afresh with `add_noise(xb, noise, noise_kind)` and the target is the clean batch.
 
     Args:
         X: training inputs (N, D), float, values in [0, 1] for `output="sigmoid"`.
@@ -142,6 +204,7 @@ def train_autoencoder(
         X_val: optional inputs (M, D) whose clean reconstruction error is recorded after each epoch.
         seed: the same seed gives the same initial weights, batches and noise, so the same model.
         progress: show a `tqdm` bar with the running loss.
+        step: one training step, called as above; returns the batch's loss as a float.
 
     Returns:
         `(model, history)`: the trained model (in eval mode) and a `course_utils.training.History`
@@ -160,6 +223,8 @@ def train_autoencoder(
     noise = _check_noise("train_autoencoder", noise, noise_kind)
     if X_val is not None and (not isinstance(X_val, torch.Tensor) or X_val.dim() != 2 or X_val.shape[1] != X.shape[1]):
         raise ValueError(f"train_autoencoder: X_val must be a 2-D tensor with {X.shape[1]} columns like X")
+    if not callable(step):
+        raise TypeError(f"train_autoencoder: step must be a function like autoencoder_step, got {type(step).__name__}")
 
     with single_thread(), torch.random.fork_rng(devices=[]):  # seeding here leaves the global RNG alone
         torch.manual_seed(seed)
@@ -175,14 +240,11 @@ def train_autoencoder(
             for idx in torch.randperm(n, generator=g).split(batch_size):
                 xb = X[idx]  # (B, D): the target is always the clean batch
                 inputs = add_noise(xb.cpu(), noise, noise_kind, g).to(X.device) if noise > 0 else xb
-                loss = nn.functional.mse_loss(model(inputs), xb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                history.step_loss.append(loss.item())
+                loss = float(step(model.encoder, model.decoder, optimizer, inputs, xb))
+                history.step_loss.append(loss)
                 seen = history.examples_seen[-1] if history.examples_seen else 0
                 history.examples_seen.append(seen + len(idx))
-                total += loss.item() * len(idx)
+                total += loss * len(idx)
             history.epoch_loss.append(total / n)
             if X_val is not None:
                 history.val_loss.append(reconstruction_error(model, X_val))
@@ -204,7 +266,7 @@ def reconstruction_error(model: nn.Module, X: torch.Tensor, X_input: torch.Tenso
         )
     was_training = model.training
     model.eval()
-    error = nn.functional.mse_loss(model(inputs), X).item()
+    error = reconstruction_loss(model(inputs), X).item()
     model.train(was_training)
     return error
 
@@ -212,9 +274,9 @@ def reconstruction_error(model: nn.Module, X: torch.Tensor, X_input: torch.Tenso
 def pca_reconstruct(X_fit: torch.Tensor, X: torch.Tensor, k: int) -> torch.Tensor:
     """Project `X` onto the top-`k` principal components of `X_fit` and map back: PCA as an autoencoder.
 
-    The encoder is `z = (x - mean) @ V_k` and the decoder `x_hat = z @ V_k.T + mean`, where the
-    columns of `V_k` (D, k) are the top right-singular vectors of the centred `X_fit` (exact SVD,
-    so the result is deterministic).
+    The encoder is `pca_encode`, `z = (x - mean) @ V_k`, and the decoder `pca_decode`,
+    `x_hat = z @ V_k.T + mean`, where the columns of `V_k` (D, k) are the top right-singular
+    vectors of the centred `X_fit` (`pca_fit`: an exact SVD, so the result is deterministic).
 
     Args:
         X_fit: data (N, D) the components are computed from.
@@ -232,7 +294,5 @@ def pca_reconstruct(X_fit: torch.Tensor, X: torch.Tensor, k: int) -> torch.Tenso
     limit = min(X_fit.shape)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
         raise ValueError(f"pca_reconstruct: k must be an int in [1, {limit}], got {k!r}")
-    mean = X_fit.mean(0)  # (D,)
-    _, _, Vh = torch.linalg.svd(X_fit - mean, full_matrices=False)  # Vh: (min(N, D), D)
-    V_k = Vh[:k].T  # (D, k)
-    return (X - mean) @ V_k @ V_k.T + mean  # (M, D)
+    mean, V_k = pca_fit(X_fit, k)  # (D,), (D, k)
+    return pca_decode(pca_encode(X, mean, V_k), mean, V_k)  # (M, D)

@@ -60,7 +60,7 @@ def digits_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return tuple(t.clone() for t in _split(int(seed)))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)  # notebook 06 uses about 15 models, each under 100 kB
 def _trained(bottleneck: int, hidden: tuple, noise: float, noise_kind: str, epochs: int, seed: int) -> Autoencoder:
     X_train = _split(0)[0]
     model, _ = train_autoencoder(
@@ -141,13 +141,20 @@ def compute_bottleneck_sweep(
     "linear": a linear autoencoder (no hidden layer, no sigmoid) trained the same way;
     "pca": the top-k principal components of `X_train`, the best linear code on the training data.
 
+    When `X_train` is the training split of `digits_split()`, the nonlinear models come from
+    `trained_digit_autoencoder` (cached), so later cells can reuse them without training again.
+
     Returns:
         `{"sizes": [...], "autoencoder": [...], "linear": [...], "pca": [...]}`, one MSE per size.
     """
     sizes = [int(k) for k in sizes]
     result = {"sizes": sizes, "autoencoder": [], "linear": [], "pca": []}
+    default_split = X_train.shape == _split(0)[0].shape and torch.equal(X_train, _split(0)[0])
     for k in sizes:
-        nonlinear, _ = train_autoencoder(X_train, k, epochs=epochs, seed=seed, progress=False)
+        if default_split:
+            nonlinear = trained_digit_autoencoder(k, epochs=epochs, seed=seed)
+        else:
+            nonlinear, _ = train_autoencoder(X_train, k, epochs=epochs, seed=seed, progress=False)
         linear, _ = train_autoencoder(
             X_train, k, hidden=(), output="linear", lr=2e-2, epochs=epochs, seed=seed, progress=False
         )
