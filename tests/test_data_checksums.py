@@ -15,7 +15,7 @@ from course_utils.pretraining import FINAL_CHECKPOINT, SNAPSHOT_STEPS, list_snap
 from course_utils.text import NEGATIVE_WORDS, POSITIVE_WORDS, WordTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from make_checkpoints import corpus_digest, task_digest  # noqa: E402
+from make_checkpoints import HAND_WRITTEN, corpus_digest, task_digest, write_readme  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 README = DATA / "README.md"
@@ -91,3 +91,13 @@ def test_bundled_digits_match_their_checksum():
     bunch = load_digits()
     data = bunch.data.astype(np.uint8).tobytes() + bunch.target.astype(np.uint8).tobytes()
     assert sha256(data) == readme_rows()["digits"]["sha"]
+
+
+def test_make_checkpoints_rewrites_the_generated_page_and_keeps_the_hand_written_sections(tmp_path):
+    page = tmp_path / "README.md"
+    page.write_text(f"# Data\nstale table\n\n{HAND_WRITTEN}\n\n## Measured by hand\n\nkeep me\n")
+    recipe = {"steps": 800, "n_chars": 1_000_000, "seed": 0, "batch_size": 32, "lr": 0.003}
+    write_readme(page, [], recipe, [(0, 5.2, 0.5)], [])
+    text = page.read_text()
+    assert "stale table" not in text and "## Files in data/" in text
+    assert text.count(HAND_WRITTEN) == 1 and text.endswith("## Measured by hand\n\nkeep me\n")

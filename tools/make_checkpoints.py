@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+HAND_WRITTEN = "<!-- Sections below are written by hand; `make checkpoints` rewrites the page above and keeps them. -->"
+
+
 def write_readme(path: Path, written, recipe: dict, probe_rows, method_rows) -> None:
     """data/README.md: the files with their checksums, the generated data sets, and what the model can do."""
     n_chars, corpus_sha = corpus_digest(**CORPUS_ARGS)
@@ -214,6 +217,9 @@ def write_readme(path: Path, written, recipe: dict, probe_rows, method_rows) -> 
         f"| `digits` | scikit-learn's bundled copy (`sklearn.datasets.load_digits`, UCI optical digits, Alpaydin & "
         f"Kaynak 1998), via `course_utils.data.load_digits`; sha256 of pixels then labels as uint8 | "
         f"{digits_shape} | `{digits_sha}` |",
+        "| `coherence-task` | `course_utils.text.make_coherence_task(n_train=256, n_val=200, n_test=400, seed=s)`: an "
+        "opening and a feeling with its cause, in the corpus's own sentence shapes; label 1 when the feeling fits the "
+        "cause; generated at run time, each split from its own random stream | 856 examples | - |",
         "| `toy-2d` | `course_utils.data.make_toy_2d(name, n_samples, noise, seed)`: moons, circles, spirals, xor, "
         "blobs, generated with a torch.Generator at run time | as asked | - |",
         "",
@@ -224,7 +230,7 @@ def write_readme(path: Path, written, recipe: dict, probe_rows, method_rows) -> 
         "(`world_config()`: 2 layers, 4 heads, 64 channels, context 32 word tokens) trained for next-token",
         "prediction on the world corpus, AdamW with warm-up and cosine decay, on one CPU thread.",
         "",
-        "The labelled task's test examples use feeling words that its labelled examples never contain",
+        "The sentiment task's test examples use feeling words that its labelled examples never contain",
         "(they do occur in the corpus). Accuracy of a linear probe (32 labelled examples, seed 0) on those",
         "unseen words, for each shipped file:",
         "",
@@ -243,8 +249,12 @@ def write_readme(path: Path, written, recipe: dict, probe_rows, method_rows) -> 
         ]
         for method, accs, mean, mean_seen, n in method_rows:
             lines.append(f"| {method} | {', '.join(f'{a:.3f}' for a in accs)} | {mean:.3f} | {mean_seen:.3f} | {n} |")
+    text = "\n".join(lines) + "\n"
+    kept = path.read_text(encoding="utf-8").partition(HAND_WRITTEN)[2] if path.exists() else ""
+    if kept:  # the hand-written sections (the tasks, transfer tables, attention) stay as they are
+        text += "\n" + HAND_WRITTEN + kept
     path_tmp = path.with_suffix(".md.tmp")
-    path_tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path_tmp.write_text(text, encoding="utf-8")
     path_tmp.replace(path)
 
 
