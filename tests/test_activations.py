@@ -185,6 +185,15 @@ def test_deep_sigmoid_stack_does_not_train_three_seeds():
             accuracy = (model(X).argmax(1) == y).float().mean().item()
             if name == "sigmoid":
                 assert loss.item() > 0.99 * math.log(2), (seed, loss.item())
+                torch.manual_seed(seed)  # the same network before training: every point looks alike at the top
+                fresh = make_mlp(2, [32] * 10, 2, activation=name)
+                for layer in fresh:
+                    if isinstance(layer, torch.nn.Linear):
+                        torch.nn.init.xavier_normal_(layer.weight)
+                        torch.nn.init.zeros_(layer.bias)
+                with torch.no_grad():
+                    top = fresh[:-1](X)
+                assert (top.std(dim=0).mean() / top.abs().mean()).item() < 1e-6, seed
             else:
                 assert accuracy > 0.95, (seed, name, accuracy)
 

@@ -16,7 +16,12 @@ def check_mean_squared_error(mean_squared_error) -> CheckResult:
         Case((torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g))),
     ]
     return check_function(
-        "mean_squared_error", mean_squared_error, cases,
-        reference=lambda p, t: torch.nn.functional.mse_loss(p, t),
-        hint="Subtract, square, then average over every entry: ((prediction - target) ** 2).mean().",
-        success="It matches torch.nn.functional.mse_loss.")
+        "mean_squared_error",
+        mean_squared_error,
+        cases,
+        # a Python number as the expected value: a 0-d tensor, a float or a NumPy number are all accepted
+        reference=lambda p, t: torch.nn.functional.mse_loss(p, t).item(),
+        hint="A mean, not a sum: square each difference, then average over every entry, "
+        "MSE = (1/n) * sum of (prediction - target)^2.",
+        success="It matches torch.nn.functional.mse_loss.",
+    )
