@@ -10,30 +10,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.exercises.attention import (
-    check_attention,
-    check_causal_mask,
-    check_masked_softmax,
-    reference_attention,
-    reference_causal_mask,
-    reference_masked_softmax,
-)
 from course_utils.layers import MultiHeadAttention, scaled_dot_product_attention
-from course_utils.layers.attention import causal_mask
+from course_utils.layers.attention import attention, causal_mask, merge_heads, multi_head_attention, split_heads
 from course_utils.models.toy_attention import (
+    RecallConfig,
+    RecallModel,
     ReversalConfig,
     ToyAttentionModel,
+    ask_every_key,
+    make_recall_batch,
     make_reversal_batch,
     reversal_accuracy,
+    train_recall_model,
     train_reversal_model,
 )
+from course_utils.pretraining import load_pretrained
 from course_utils.widgets.attention import (
     HEADS,
     SENTENCE,
     compute_attention_pattern,
+    compute_name_attention,
+    compute_recall_snapshot,
     compute_reversal_snapshot,
+    corpus_windows,
+    example_windows,
     make_attention_explorer,
+    make_gpt_attention_explorer,
+    make_recall_explorer,
     make_reversal_explorer,
+    pronoun_queries,
 )
 
 # float64 throughout: differences are then rounding (~1e-15), so a real mistake cannot hide in the tolerance
@@ -392,51 +397,149 @@ def test_reversal_explorer_and_snapshot():
         make_reversal_explorer("trained")
 
 
-# ---------------------------------------------------------------- exercise checks
-def test_checks_accept_the_reference_solutions():
-    assert check_causal_mask(reference_causal_mask).passed
-    assert check_masked_softmax(reference_masked_softmax).passed
-    assert check_attention(reference_attention).passed
-    assert check_attention(lambda q, k, v: scaled_dot_product_attention(q, k, v)).passed
+# ---------------------------------------------------------------- the lesson's lines (mechanism cells)
+def test_the_unchecked_core_is_what_the_public_functions_run():
+    q, k, v = rand(2, 5, 4, seed=1, grad=False), rand(2, 6, 4, seed=2, grad=False), rand(2, 6, 3, seed=3, grad=False)
+    mask = torch.rand(5, 6, generator=torch.Generator().manual_seed(4)) > 0.3
+    for kwargs in ({}, {"mask": mask}, {"causal": True}, {"mask": mask, "causal": True, "scale": 0.4}):
+        core = attention(q, k, v, kwargs.get("mask"), kwargs.get("causal", False), kwargs.get("scale"))
+        public = scaled_dot_product_attention(q, k, v, **kwargs)
+        for a, b in zip(core, public):
+            torch.testing.assert_close(a, b, atol=0, rtol=0)
+    x = rand(2, 3, 12, seed=5, grad=False)
+    assert torch.equal(merge_heads(split_heads(x, 4)), x)
+    assert split_heads(x, 4).shape == (2, 4, 3, 3)
+    mha, _ = paired()
+    out, weights = multi_head_attention(mha, x, x, x, None, True)
+    ref_out, ref_weights = mha(x, causal=True)
+    torch.testing.assert_close(out, ref_out, atol=0, rtol=0)
+    torch.testing.assert_close(weights, ref_weights, atol=0, rtol=0)
 
 
-def test_checks_explain_plausible_mistakes():
-    wrong_direction = check_causal_mask(lambda n: torch.ones(n, n, dtype=torch.bool).triu())
-    float_mask = check_causal_mask(lambda n: torch.ones(n, n).tril())
-    no_diagonal = check_causal_mask(lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1))
-    for result in (wrong_direction, float_mask, no_diagonal):
-        assert result.status == "not yet" and result.hint
-    assert "torch.bool" in str(float_mask)
+def test_mha_bad_causal_and_mask_dtype():
+    mha = MultiHeadAttention(8, 2)
+    with pytest.raises(ValueError, match="causal must be True or False"):
+        mha(torch.randn(1, 3, 8), causal=1)
+    with pytest.raises(ValueError, match="mask must be boolean"):
+        mha(torch.randn(1, 3, 8), mask=torch.ones(3, 3, dtype=torch.long))
 
-    zero_after = check_masked_softmax(lambda s, m: torch.softmax(s, -1) * m)
-    naive = check_masked_softmax(lambda s, m: (s.exp() * m) / (s.exp() * m).sum(-1, keepdim=True))
-    assert zero_after.status == "not yet" and "does not match" in zero_after.message
-    assert naive.status == "not yet" and "Case 4" in naive.message  # overflow on large scores
 
-    unscaled = check_attention(
-        lambda q, k, v: (torch.softmax(q @ k.transpose(-2, -1), -1) @ v, torch.softmax(q @ k.transpose(-2, -1), -1))
-    )
-    wrong_axis = check_attention(
-        lambda q, k, v: (
-            torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), -2) @ v,
-            torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), -2),
+# ---------------------------------------------------------------- associative recall
+def test_recall_batch_pairs_distinct_keys_and_the_answer_is_the_asked_value():
+    batch = make_recall_batch(64, generator=torch.Generator().manual_seed(0))
+    assert batch.keys.shape == batch.values.shape == (64, 6)
+    assert all(len(set(row)) == 6 for row in batch.keys.tolist())
+    assert torch.equal(batch.keys[torch.arange(64), batch.where], batch.question)
+    assert torch.equal(batch.values[torch.arange(64), batch.where], batch.answer)
+    text = batch.text(0)
+    assert text.count(" ") == 7 and "|" in text
+    with pytest.raises(ValueError, match="num_pairs <= num_keys"):
+        make_recall_batch(2, num_pairs=13, num_keys=13)
+    with pytest.raises(ValueError, match="batch_size"):
+        make_recall_batch(0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recall_model_finds_the_pair_by_content(seed):
+    result = train_recall_model(RecallConfig(seed=seed))
+    assert result.snapshot_accuracy[0] < 0.25 and result.accuracy > 0.95, (result.snapshot_accuracy[0], result.accuracy)
+    assert result.snapshot_on_target[-1] > 0.95
+    weights, answers = ask_every_key(result.model, result.test, 16)  # (16, P, P): row j asks for pair j's key
+    assert weights.shape == (16, 6, 6) and answers.shape == (16, 6)
+    assert weights.diagonal(dim1=-2, dim2=-1).mean().item() > 0.8
+    # shuffle the pairs: the attention follows the pair wherever it goes (no positions in this model)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    test = result.test
+    with torch.no_grad():
+        _, w = result.model(test.keys, test.values, test.question)
+        _, w_perm = result.model(test.keys[:, perm], test.values[:, perm], test.question)
+    torch.testing.assert_close(w_perm, w[..., perm])
+
+
+def test_recall_model_bad_input():
+    model = RecallModel()
+    with pytest.raises(ValueError, match="keys must be a long tensor"):
+        model(torch.zeros(2, 6), torch.zeros(2, 6, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="same shape"):
+        model(
+            torch.zeros(2, 6, dtype=torch.long), torch.zeros(2, 5, dtype=torch.long), torch.zeros(2, dtype=torch.long)
         )
-    )
-    dot_t = check_attention(lambda q, k, v: reference_attention(q, k.T, v))
-    for result in (unscaled, wrong_axis, dot_t):
-        assert result.status == "not yet", str(result)
-    assert "raised" in dot_t.message
+    with pytest.raises(ValueError, match="RecallConfig"):
+        train_recall_model({"steps": 3})
 
 
-def test_checks_report_not_attempted_and_errors_without_raising():
-    def stub(*args):
-        raise NotImplementedError()
+def test_recall_explorer_and_snapshot():
+    result = train_recall_model(RecallConfig(steps=8, snapshot_every=4))
+    snap = compute_recall_snapshot(result, 2, 1)
+    assert snap["step"] == 8 and snap["weights"].shape == (6, 6) and len(snap["pairs"]) == 6
+    with pytest.raises(ValueError, match="step_index"):
+        compute_recall_snapshot(result, 3, 0)
+    explorer = make_recall_explorer(result)
+    for key, value in (("step", 4), ("example", 2), ("ask", 3)):
+        before = _png(explorer)
+        explorer.controls[key].value = value
+        assert _png(explorer) != before, key
+    with pytest.raises(ValueError, match="RecallResult"):
+        make_recall_explorer("trained")
 
-    def broken(*args):
-        raise RuntimeError("boom")
 
-    for check in (check_causal_mask, check_masked_softmax, check_attention):
-        assert check(stub).status == "not attempted"
-        result = check(broken)
-        assert result.status == "not yet" and "RuntimeError" in result.message and "boom" in str(result)
-        assert check(42).status == "not yet"
+# ---------------------------------------------------------------- the pre-trained TinyGPT's own attention
+@pytest.fixture(scope="module")
+def pretrained():
+    model, tokenizer, _ = load_pretrained()
+    return model, tokenizer
+
+
+def test_pronoun_queries_find_the_latest_name(pretrained):
+    _, tokenizer = pretrained
+    ids = tokenizer.encode("anna went to the park. she smiled.\ntom saw a dog. he laughed.")
+    found = pronoun_queries(torch.tensor([ids]), tokenizer)
+    words = [tokenizer.decode([i]) for i in ids]
+    assert [(words[q["query"] + 1], words[q["name"]]) for q in found] == [("she", "anna"), ("he", "tom")]
+    assert found[0]["others"] == [] and [words[p] for p in found[1]["others"]] == ["anna"]
+    assert words[found[0]["span_end"]] == "tom"
+
+
+def test_compute_name_attention_on_hand_made_weights():
+    # one window of 4 tokens: name at 0, query at 2; weights put 0.7 on the name in layer 0 head 1
+    weights = torch.full((1, 1, 2, 4, 4), 0.25)
+    weights[0, 0, 1, 2] = torch.tensor([0.7, 0.1, 0.2, 0.0])
+    queries = [{"window": 0, "query": 2, "name": 0, "others": [], "span_end": 4}]
+    stats = compute_name_attention(weights, queries)
+    assert stats["on_name"][0].tolist() == pytest.approx([0.25, 0.7])
+    assert stats["argmax_on_name"][0, 1] == 1.0 and stats["uniform"] == pytest.approx(1 / 3)
+    assert stats["elsewhere"][0].tolist() == pytest.approx([0.25, 0.25])  # positions 1 and 3
+    with pytest.raises(ValueError, match="empty"):
+        compute_name_attention(weights, [])
+    with pytest.raises(ValueError, match="pronoun_queries"):
+        compute_name_attention(weights, [{"window": 0}])
+
+
+def test_a_pretrained_head_looks_at_the_name_before_a_pronoun(pretrained):
+    model, tokenizer = pretrained
+    windows = corpus_windows(tokenizer, 150, model.config.block_size, seed=4)
+    with torch.no_grad():
+        weights = model.attention_weights(windows)
+    stats = compute_name_attention(weights, pronoun_queries(windows, tokenizer))
+    best = stats["on_name"].flatten().argmax()
+    assert stats["count"] > 200
+    assert stats["on_name"].flatten()[best] > 5 * stats["uniform"]
+    assert stats["on_name"].flatten()[best] > 3 * stats["elsewhere"].flatten()[best]
+
+
+def test_gpt_attention_explorer(pretrained):
+    model, tokenizer = pretrained
+    windows = example_windows(tokenizer, n=2, length=16)
+    assert windows.shape == (2, 16)
+    explorer = make_gpt_attention_explorer(model, tokenizer, windows)
+    for key in ("text", "layer", "head", "query"):
+        control = explorer.controls[key]
+        before = _png(explorer)
+        options = getattr(control, "options", None)
+        values = [v if not isinstance(v, tuple) else v[1] for v in options] if options else [0, 5]
+        control.value = next(v for v in values if v != control.value)
+        assert _png(explorer) != before, key
+    with pytest.raises(ValueError, match="windows"):
+        make_gpt_attention_explorer(model, tokenizer, windows.float())
+    with pytest.raises(ValueError, match="head"):
+        make_gpt_attention_explorer(model, tokenizer, windows, head=9)

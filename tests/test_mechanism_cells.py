@@ -23,6 +23,7 @@ REQUIRED = {
     "05_batch_normalization": "course_utils/layers/batchnorm.py",
     "07_attention_mechanism": "course_utils/layers/attention.py",
     "06_autoencoders": "course_utils/models/autoencoder.py",
+    "09_adapter_layers": "course_utils/layers/adapters.py",
 }
 
 

@@ -6,9 +6,13 @@ keys (Vaswani et al., 2017):
 
     weights = softmax(q @ k^T * scale + mask),   output = weights @ v,   scale = 1 / sqrt(E)
 
+The lesson's lines are `attention` (scores, scale, masks, softmax, weighted sum) and
+`split_heads`, `merge_heads`, `multi_head_attention` (project, split, attend, merge, project):
+notebook 07 shows them in editable cells, and a test keeps those cells identical to this file.
+They check nothing. The public entry points check their arguments, then call them:
 `scaled_dot_product_attention` is the from-scratch version of
 `torch.nn.functional.scaled_dot_product_attention` that also returns the weights (which is
-what the course draws). `MultiHeadAttention` runs it on `num_heads` smaller projections in
+what the course draws), and `MultiHeadAttention` runs it on `num_heads` smaller projections in
 parallel, like `torch.nn.MultiheadAttention(batch_first=True)`.
 
 Masks follow PyTorch's SDPA: a boolean mask says where a query MAY attend (True = allowed);
@@ -45,6 +49,46 @@ def causal_mask(
     return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).tril()
 
 
+def attention(q, k, v, mask=None, causal=False, scale=None):
+    """softmax(q k^T * scale + mask) v, and the weights: q (..., L, E), k (..., S, E), v (..., S, Ev)."""
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale  # keeps the scores' variance near 1
+    scores = (q @ k.transpose(-2, -1)) * scale  # (..., L, S): how well key j matches query i
+    if mask is not None and mask.dtype == torch.bool:
+        scores = scores.masked_fill(~mask, float("-inf"))  # True = may attend; exp(-inf) = 0 blocks the rest
+    elif mask is not None:
+        scores = scores + mask.to(scores.dtype)  # a float mask is added to the scores (-inf blocks)
+    if causal:
+        future = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).triu(1)  # key j > query i
+        scores = scores.masked_fill(future, float("-inf"))
+    # A row with every key blocked would be softmax(-inf, ..., -inf) = 0/0 = NaN. Give it scores
+    # of 0 (any finite value works), then zero its weights: its output is 0 and its gradients finite.
+    blocked_row = torch.isneginf(scores).all(dim=-1, keepdim=True)  # (..., L, 1)
+    scores = scores.masked_fill(blocked_row, 0.0)
+    weights = torch.softmax(scores, dim=-1).masked_fill(blocked_row, 0.0)  # (..., L, S): rows sum to 1 (or 0)
+    return weights @ v, weights  # (..., L, Ev): row i is a weighted average of the values
+
+
+def split_heads(x, num_heads):
+    """(B, T, E) -> (B, H, T, E / H): each head gets its own slice of the projected features."""
+    batch, length, embed_dim = x.shape
+    return x.view(batch, length, num_heads, embed_dim // num_heads).transpose(1, 2)
+
+
+def merge_heads(x):
+    """(B, H, T, D) -> (B, T, H * D): the heads' outputs side by side again."""
+    batch, num_heads, length, head_dim = x.shape
+    return x.transpose(1, 2).reshape(batch, length, num_heads * head_dim)
+
+
+def multi_head_attention(mha, query, key, value, mask=None, causal=False):
+    """Project, split into heads, attend in every head at once, merge, project: (B, L, E) -> (B, L, E)."""
+    q = split_heads(mha.q_proj(query), mha.num_heads)  # (B, H, L, D), D = E / H
+    k = split_heads(mha.k_proj(key), mha.num_heads)  # (B, H, S, D)
+    v = split_heads(mha.v_proj(value), mha.num_heads)  # (B, H, S, D)
+    out, weights = attention(q, k, v, mask, causal)  # (B, H, L, D), (B, H, L, S)
+    return mha.out_proj(merge_heads(out)), weights  # (B, L, E): W^O mixes the heads
+
+
 def _check_attention_inputs(q, k, v, mask, causal, scale) -> None:
     """Raise a ValueError that names the offending argument and the shapes involved."""
     for pname, t in (("q", q), ("k", k), ("v", v)):
@@ -79,26 +123,7 @@ def _check_attention_inputs(q, k, v, mask, causal, scale) -> None:
             f"k {tuple(k.shape[:-2])} and v {tuple(v.shape[:-2])} cannot be broadcast together "
             f"(full shapes q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)})"
         ) from None
-    if mask is not None:
-        if not isinstance(mask, torch.Tensor):
-            raise ValueError(
-                f"scaled_dot_product_attention: mask must be None or a torch.Tensor, got {type(mask).__name__}"
-            )
-        if mask.dtype != torch.bool and not mask.is_floating_point():
-            raise ValueError(
-                f"scaled_dot_product_attention: mask must be boolean (True = may attend) or floating "
-                f"(added to the scores), got dtype {mask.dtype}"
-            )
-        scores_shape = (*batch, q.shape[-2], k.shape[-2])
-        try:
-            fits = torch.broadcast_shapes(mask.shape, scores_shape) == torch.Size(scores_shape)
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"scaled_dot_product_attention: mask of shape {tuple(mask.shape)} cannot be broadcast "
-                f"to the scores' shape {scores_shape} (..., L, S) for q {tuple(q.shape)} and k {tuple(k.shape)}"
-            )
+    _check_mask("scaled_dot_product_attention", mask, (*batch, q.shape[-2], k.shape[-2]), q.shape, k.shape)
     if not isinstance(causal, bool):
         raise ValueError(f"scaled_dot_product_attention: causal must be True or False, got {type(causal).__name__}")
     if scale is not None:
@@ -106,6 +131,27 @@ def _check_attention_inputs(q, k, v, mask, causal, scale) -> None:
             raise ValueError(
                 f"scaled_dot_product_attention: scale must be None or a positive finite number, got {scale!r}"
             )
+
+
+def _check_mask(owner: str, mask, scores_shape: tuple, q_shape, k_shape) -> None:
+    """Raise a ValueError unless `mask` is None or a bool/float tensor that broadcasts to `scores_shape`."""
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(f"{owner}: mask must be None or a torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise ValueError(
+            f"{owner}: mask must be boolean (True = may attend) or floating (added to the scores), got dtype {mask.dtype}"
+        )
+    try:
+        fits = torch.broadcast_shapes(mask.shape, scores_shape) == torch.Size(scores_shape)
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{owner}: mask of shape {tuple(mask.shape)} cannot be broadcast to the scores' shape "
+            f"{tuple(scores_shape)} (..., L, S) for q {tuple(q_shape)} and k {tuple(k_shape)}"
+        )
 
 
 def scaled_dot_product_attention(
@@ -141,21 +187,7 @@ def scaled_dot_product_attention(
             shapes do not fit together, causal is not a bool, or scale is not a positive number.
     """
     _check_attention_inputs(q, k, v, mask, causal, scale)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    scores = (q @ k.transpose(-2, -1)) * scale  # (..., L, S)
-    if mask is not None:
-        if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        else:
-            scores = scores + mask.to(scores.dtype)  # keep q's dtype: a float64 mask would promote float32 scores
-    if causal:
-        scores = scores.masked_fill(~causal_mask(q.shape[-2], k.shape[-2], device=q.device), float("-inf"))
-    # A row with every key blocked would be softmax(-inf, ..., -inf) = 0/0 = NaN. Give it scores
-    # of 0 (any finite value works), then zero its weights: its output is 0 and its gradients finite.
-    blocked_row = torch.isneginf(scores).all(dim=-1, keepdim=True)  # (..., L, 1)
-    scores = scores.masked_fill(blocked_row, 0.0)
-    weights = torch.softmax(scores, dim=-1).masked_fill(blocked_row, 0.0)  # (..., L, S)
-    return weights @ v, weights  # (..., L, Ev), (..., L, S)
+    return attention(q, k, v, mask, causal, None if scale is None else float(scale))
 
 
 def _positive_int(owner: str, pname: str, value) -> int:
@@ -237,10 +269,6 @@ class MultiHeadAttention(nn.Module):
             self.out_proj.bias.copy_(module.out_proj.bias)
         return self
 
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, _ = x.shape
-        return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, length, D)
-
     def forward(
         self,
         query: torch.Tensor,
@@ -284,12 +312,12 @@ class MultiHeadAttention(nn.Module):
                 f"MultiHeadAttention: query, key and value must share the batch size, and key and value "
                 f"the length; got query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
             )
-        q = self._split_heads(self.q_proj(query))  # (B, H, L, D)
-        k = self._split_heads(self.k_proj(key))  # (B, H, S, D)
-        v = self._split_heads(self.v_proj(value))  # (B, H, S, D)
-        out, weights = scaled_dot_product_attention(q, k, v, mask=mask, causal=causal)  # (B, H, L, D), (B, H, L, S)
-        out = out.transpose(1, 2).reshape(query.shape[0], query.shape[1], self.embed_dim)  # heads side by side
-        return self.out_proj(out), (weights if need_weights else None)
+        if not isinstance(causal, bool):
+            raise ValueError(f"MultiHeadAttention: causal must be True or False, got {type(causal).__name__}")
+        scores_shape = (query.shape[0], self.num_heads, query.shape[1], key.shape[1])
+        _check_mask("MultiHeadAttention", mask, scores_shape, query.shape, key.shape)
+        out, weights = multi_head_attention(self, query, key, value, mask, causal)  # (B, L, E), (B, H, L, S)
+        return out, (weights if need_weights else None)
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, head_dim={self.head_dim}"

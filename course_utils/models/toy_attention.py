@@ -1,9 +1,13 @@
-"""A one-layer attention model that learns to reverse a sequence of digits in a few seconds on a CPU.
+"""Two one-layer attention models, trained in a few seconds on a CPU: one looks by position, one by content.
 
-Reversal is the smallest task that needs attention and only attention: the answer at position i
-is the token at position T-1-i, so information must move between positions, and the one layer
-that can move it is attention. Once trained, the weights show where each position looks: an
-anti-diagonal, found from the positional embeddings alone.
+Reversal: the answer at position i is the token at position T-1-i, so information must move
+between positions, and the one layer that can move it is attention. Where to look depends only on
+the position, never on the digits: the trained weights are the same anti-diagonal for every input,
+found from the positional embeddings alone.
+
+Associative recall ("a3 b7 c1 | b -> 7"): a few key-value pairs, then a key; the answer is its
+value. Where to look now depends on the input: the pair whose key matches the question, wherever
+it is. The model has no positional embeddings at all, so it can only find the pair by content.
 """
 
 from __future__ import annotations
@@ -159,6 +163,200 @@ def train_reversal_model(config: ReversalConfig | None = None, n_show: int = 8) 
             x, y = make_reversal_batch(config.batch_size, config.seq_len, config.vocab_size, data_gen)
             logits, _ = model(x)  # (B, T, V)
             loss = nn.functional.cross_entropy(logits.reshape(-1, config.vocab_size), y.reshape(-1))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            result.loss.append(loss.item())
+            if step % config.snapshot_every == 0 or step == config.steps:
+                snapshot(step)
+    model.eval()
+    return result
+
+
+# ---------------------------------------------------------------- associative recall
+KEY_LETTERS = "abcdefghijkl"  # the keys of the recall task, shown as letters
+
+
+@dataclass
+class RecallConfig:
+    """Sizes and training settings of the associative-recall experiment."""
+
+    num_pairs: int = 6  # P, key-value pairs before the question
+    num_keys: int = 12  # distinct keys (letters a..l); the P keys of a sequence are all different
+    num_values: int = 10  # values 0..9; two pairs may share a value
+    embed_dim: int = 32  # width of the key and value embeddings
+    num_heads: int = 1  # one head: one pair to find
+    steps: int = 80  # optimizer steps, each on a fresh random batch (100% accuracy after about 40)
+    batch_size: int = 128  # sequences per step
+    lr: float = 3e-3  # Adam learning rate (slow enough to watch the pattern form)
+    seed: int = 0  # seeds the initial weights and the batches
+    snapshot_every: int = 4  # record test accuracy and attention weights every this many steps
+    num_test: int = 512  # held-out sequences used for the accuracy
+
+
+class RecallModel(nn.Module):
+    """Pairs embedded as key + value (no positions), one attention layer from the question to the pairs, a read-out."""
+
+    def __init__(self, num_keys: int = 12, num_values: int = 10, embed_dim: int = 32, num_heads: int = 1):
+        super().__init__()
+        self.key_embedding = nn.Embedding(num_keys, embed_dim)
+        self.value_embedding = nn.Embedding(num_values, embed_dim)
+        self.attention = MultiHeadAttention(embed_dim, num_heads)
+        self.readout = nn.Linear(embed_dim, num_values)
+
+    def forward(
+        self, keys: torch.Tensor, values: torch.Tensor, question: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits of the answer and the question's attention over the pairs.
+
+        Args:
+            keys: (B, P) key ids of the pairs; values: (B, P) their values; question: (B,) the key asked for.
+
+        Returns:
+            `(logits, weights)` of shapes (B, num_values) and (B, H, P).
+        """
+        for pname, t, dims in (("keys", keys, 2), ("values", values, 2), ("question", question, 1)):
+            if not isinstance(t, torch.Tensor) or t.dim() != dims or t.dtype != torch.long:
+                raise ValueError(
+                    f"RecallModel: {pname} must be a long tensor with {dims} dimension(s), got "
+                    f"{getattr(t, 'shape', type(t).__name__)}"
+                )
+        if keys.shape != values.shape or question.shape[0] != keys.shape[0]:
+            raise ValueError(
+                f"RecallModel: keys and values must have the same shape (B, P) and question (B,), got "
+                f"{tuple(keys.shape)}, {tuple(values.shape)}, {tuple(question.shape)}"
+            )
+        pairs = self.key_embedding(keys) + self.value_embedding(values)  # (B, P, E): one position per pair
+        asked = self.key_embedding(question)[:, None]  # (B, 1, E): the question is a key too
+        out, weights = self.attention(asked, pairs, pairs)  # (B, 1, E), (B, H, 1, P)
+        return self.readout(out[:, 0]), weights[:, :, 0]
+
+
+@dataclass
+class RecallBatch:
+    """Associative-recall sequences: pairs (keys[i], values[i]), then the question keys[where]."""
+
+    keys: torch.Tensor  # (N, P) distinct key ids per sequence
+    values: torch.Tensor  # (N, P) value ids
+    question: torch.Tensor  # (N,) the key asked for
+    where: torch.Tensor  # (N,) the index of the pair that holds it
+    answer: torch.Tensor  # (N,) its value
+
+    def text(self, i: int) -> str:
+        """Sequence i as text, e.g. 'a3 b7 c1 | b'."""
+        pairs = " ".join(f"{KEY_LETTERS[k]}{v}" for k, v in zip(self.keys[i].tolist(), self.values[i].tolist()))
+        return f"{pairs} | {KEY_LETTERS[self.question[i].item()]}"
+
+
+def make_recall_batch(
+    batch_size: int,
+    num_pairs: int = 6,
+    num_keys: int = 12,
+    num_values: int = 10,
+    generator: torch.Generator | None = None,
+) -> RecallBatch:
+    """Random associative-recall sequences: `num_pairs` distinct keys with random values, and one of the keys asked for."""
+    for pname, value in (
+        ("batch_size", batch_size),
+        ("num_pairs", num_pairs),
+        ("num_keys", num_keys),
+        ("num_values", num_values),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"make_recall_batch: {pname} must be a positive int, got {value!r}")
+    if num_pairs > num_keys or num_keys > len(KEY_LETTERS):
+        raise ValueError(
+            f"make_recall_batch: need num_pairs <= num_keys <= {len(KEY_LETTERS)} (the keys of a sequence are "
+            f"distinct), got num_pairs={num_pairs}, num_keys={num_keys}"
+        )
+    keys = torch.rand(batch_size, num_keys, generator=generator).argsort(dim=-1)[:, :num_pairs]  # (N, P) distinct
+    values = torch.randint(0, num_values, (batch_size, num_pairs), generator=generator)  # (N, P)
+    where = torch.randint(0, num_pairs, (batch_size,), generator=generator)  # (N,)
+    question = keys.gather(1, where[:, None])[:, 0]
+    return RecallBatch(keys, values, question, where, values.gather(1, where[:, None])[:, 0])
+
+
+@dataclass
+class RecallResult:
+    """A trained recall model and how it got there."""
+
+    model: RecallModel
+    config: RecallConfig
+    test: RecallBatch  # num_test held-out sequences
+    loss: list[float] = field(default_factory=list)  # training loss per step
+    snapshot_steps: list[int] = field(default_factory=list)  # steps at which snapshots were taken
+    snapshot_accuracy: list[float] = field(default_factory=list)  # test accuracy at each snapshot
+    snapshot_on_target: list[float] = field(default_factory=list)  # share of test questions whose argmax is the pair
+    # (n_show, P, P): for each of the first n_show test contexts, the weights when asking for each of its P keys
+    snapshot_weights: list[torch.Tensor] = field(default_factory=list)
+    snapshot_answers: list[torch.Tensor] = field(default_factory=list)  # (n_show, P) the predicted values
+
+    @property
+    def accuracy(self) -> float:
+        """Final test accuracy."""
+        return self.snapshot_accuracy[-1]
+
+
+@torch.no_grad()
+def ask_every_key(model: RecallModel, batch: RecallBatch, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ask each of the first n contexts for each of its keys in turn: weights (n, P, P) and answers (n, P).
+
+    Row j of `weights[i]` is the attention when asking for the key of pair j: a model that finds
+    pairs by content puts each row's weight on the diagonal.
+    """
+    keys, values = batch.keys[:n], batch.values[:n]
+    n, num_pairs = keys.shape
+    logits, weights = model(  # every (context, asked pair) combination as one batch of n * P questions
+        keys.repeat_interleave(num_pairs, 0), values.repeat_interleave(num_pairs, 0), keys.reshape(-1)
+    )
+    return weights[:, 0].reshape(n, num_pairs, num_pairs), logits.argmax(-1).reshape(n, num_pairs)
+
+
+def train_recall_model(config: RecallConfig | None = None, n_show: int = 8) -> RecallResult:
+    """Train a `RecallModel` on associative recall (a second or two on a CPU).
+
+    Args:
+        config: sizes and settings; default `RecallConfig()`.
+        n_show: how many test contexts' attention weights to keep at each snapshot.
+
+    Returns:
+        A `RecallResult` with the model, the loss per step, and snapshots of test accuracy and
+        attention weights every `config.snapshot_every` steps (step 0 included).
+    """
+    config = RecallConfig() if config is None else config
+    if not isinstance(config, RecallConfig):
+        raise ValueError(f"train_recall_model: config must be a RecallConfig, got {type(config).__name__}")
+    if config.steps < 1 or config.snapshot_every < 1 or config.lr <= 0:
+        raise ValueError(f"train_recall_model: steps and snapshot_every must be >= 1 and lr > 0, got {config}")
+    if isinstance(n_show, bool) or not isinstance(n_show, int) or not 1 <= n_show <= config.num_test:
+        raise ValueError(f"train_recall_model: n_show must be an int in [1, {config.num_test}], got {n_show!r}")
+    sizes = (config.num_pairs, config.num_keys, config.num_values)
+    test = make_recall_batch(config.num_test, *sizes, generator=torch.Generator().manual_seed(config.seed + 2))
+    with torch.random.fork_rng(devices=[]):  # seed the initial weights without disturbing the caller's random stream
+        torch.manual_seed(config.seed)
+        model = RecallModel(config.num_keys, config.num_values, config.embed_dim, config.num_heads)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    data_gen = torch.Generator().manual_seed(config.seed + 1)
+    result = RecallResult(model, config, test)
+
+    def snapshot(step: int) -> None:
+        model.eval()
+        with torch.no_grad():
+            logits, weights = model(test.keys, test.values, test.question)  # (N, V), (N, H, P)
+            shown_weights, shown_answers = ask_every_key(model, test, n_show)
+        model.train()
+        result.snapshot_steps.append(step)
+        result.snapshot_accuracy.append((logits.argmax(-1) == test.answer).float().mean().item())
+        result.snapshot_on_target.append((weights.mean(1).argmax(-1) == test.where).float().mean().item())
+        result.snapshot_weights.append(shown_weights)
+        result.snapshot_answers.append(shown_answers)
+
+    with single_thread():
+        snapshot(0)
+        for step in range(1, config.steps + 1):
+            batch = make_recall_batch(config.batch_size, *sizes, generator=data_gen)
+            logits, _ = model(batch.keys, batch.values, batch.question)  # (B, V)
+            loss = nn.functional.cross_entropy(logits, batch.answer)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

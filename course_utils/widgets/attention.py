@@ -1,9 +1,15 @@
-"""Widgets for notebook 07, Attention Mechanism: attention weights over a sentence, and a model learning to reverse.
+"""Widgets for notebook 07, Attention Mechanism: an illustration, two toy models, and a pre-trained model's own attention.
 
-`make_attention_explorer` shows the weights of four hand-made attention heads over the sentence
-"the cat sat on the mat because it was tired": pick a head, a query word, a temperature, and
-whether the mask is causal. `make_reversal_explorer` shows a one-layer model's attention while it
-learns to reverse digit sequences (see `course_utils.models.toy_attention`).
+- `make_attention_explorer`: an illustration, four hand-made (not trained) attention heads over the
+  sentence "the cat sat on the mat because it was tired": pick a head, a query word, a temperature,
+  and whether the mask is causal.
+- `make_reversal_explorer`: a one-layer model's attention while it learns to reverse digit sequences,
+  attention by position (see `course_utils.models.toy_attention`).
+- `make_recall_explorer`: a one-layer model's attention while it learns associative recall, attention
+  by content: the question finds the pair that holds its key.
+- `make_gpt_attention_explorer`: the shipped pre-trained TinyGPT's weights on corpus text, every layer,
+  head and query; with `pronoun_queries` and `compute_name_attention`, which measure how much each head
+  puts on the name from the position before a pronoun.
 """
 
 from __future__ import annotations
@@ -17,9 +23,16 @@ from matplotlib import colormaps
 from matplotlib.patches import Rectangle
 
 from course_utils.layers.attention import scaled_dot_product_attention
-from course_utils.models.toy_attention import ReversalResult, train_reversal_model
+from course_utils.models.toy_attention import (
+    KEY_LETTERS,
+    RecallResult,
+    ReversalResult,
+    train_recall_model,
+    train_reversal_model,
+)
 from course_utils.plotting import PALETTE, SEQUENTIAL_CMAP, label, new_figure
 from course_utils.repro import single_thread
+from course_utils.text import PEOPLE, make_corpus
 from course_utils.widgets.explorer import Explorer
 
 SENTENCE = "the cat sat on the mat because it was tired".split()
@@ -160,7 +173,7 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
     if isinstance(query, bool) or not isinstance(query, int) or not 0 <= query < n:
         raise ValueError(f"make_attention_explorer: query must be a word index in [0, {n - 1}], got {query!r}")
     labels = list(SENTENCE)
-    fig, (ax_map, ax_bar) = new_figure(2, width=10.0, height=4.4)
+    fig, (ax_map, ax_bar) = new_figure(2, width=10.0, height=3.5)  # with its controls, under 600 px tall
     cmap = colormaps[SEQUENTIAL_CMAP].with_extremes(bad="#d9d9d9")  # blocked (masked) cells in light grey
     image = ax_map.imshow(np.zeros((n, n)), cmap=cmap, vmin=0, vmax=1, aspect="equal")
     ax_map.grid(False)
@@ -200,16 +213,14 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
         uniform.set_ydata([1 / visible, 1 / visible])
         # set_text, not set_title: set_title also resets the other titles' transforms, which would
         # mark the figure stale and force a full redraw
-        map_title.set_text(f"head '{head}', T = {temperature:.1f}" + (", causal" if causal else ""))
+        map_title.set_text(f"illustration: '{head}', T = {temperature:.1f}" + (", causal" if causal else ""))
         bar_title.set_text(f"query '{SENTENCE[query]}' (word {query + 1})\nattends to ...")  # 2 lines: fits big fonts
         spread = pattern["effective_keys"][query].item()
         return (
-            f"<b>{head}</b> (hand-made queries and keys, not trained): {HEADS[head]}.<br>"
-            f"'{SENTENCE[query]}' puts {row[best]:.0%} of its attention on '{SENTENCE[best]}' "
-            f"(word {best + 1}) and spreads it over about {spread:.1f} of the {visible} words it may see "
-            f"(exp of the entropy). Scores are multiplied by 1 / (T √d): "
-            f"low T sharpens the softmax towards one word, high T flattens it towards the dashed uniform line."
-            + (" Causal: grey cells are future words, blocked (score −∞, weight 0)." if causal else "")
+            f"<b>{head}</b> (an illustration: hand-made queries and keys, not a trained model): {HEADS[head]}. "
+            f"'{SENTENCE[query]}' puts {row[best]:.0%} of its attention on '{SENTENCE[best]}' (word {best + 1}), "
+            f"spread over about {spread:.1f} of the {visible} words it may see (exp of the entropy)."
+            + (" Grey: later words, blocked by the causal mask." if causal else "")
         )
 
     controls = {
@@ -346,3 +357,344 @@ def make_reversal_explorer(result: ReversalResult | None = None) -> Explorer:
     # legend over the marker
     dynamic = [image, *targets, *ax_map.spines.values(), ax_map.xaxis, ax_map.yaxis, map_title, marker, legend]
     return Explorer("reversal-attention", controls, fig, draw, dynamic=dynamic)
+
+
+# ---------------------------------------------------------------- associative recall
+def compute_recall_snapshot(result: RecallResult, step_index: int, example: int) -> dict:
+    """What the recall model did on one test context at one training snapshot, asking for each of its keys.
+
+    Args:
+        result: from `train_recall_model`.
+        step_index: index into `result.snapshot_steps`.
+        example: index of the test context, in [0, number of kept contexts).
+
+    Returns:
+        {"step": int, "pairs": list of P labels such as "b7", "weights": (P, P) (row j: the attention
+         when asking for the key of pair j; columns: the pairs), "answers": (P,) predicted values,
+         "values": (P,) the true values, "accuracy": test accuracy at that step,
+         "on_target": share of test questions whose largest weight is on the asked pair}
+    """
+    n_steps, n_show = len(result.snapshot_steps), result.snapshot_weights[0].shape[0]
+    for pname, value, bound in (("step_index", step_index, n_steps), ("example", example, n_show)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
+            raise ValueError(f"compute_recall_snapshot: {pname} must be an int in [0, {bound - 1}], got {value!r}")
+    keys, values = result.test.keys[example].tolist(), result.test.values[example].tolist()
+    return {
+        "step": result.snapshot_steps[step_index],
+        "pairs": [f"{KEY_LETTERS[k]}{v}" for k, v in zip(keys, values)],
+        "weights": result.snapshot_weights[step_index][example],
+        "answers": result.snapshot_answers[step_index][example],
+        "values": result.test.values[example],
+        "accuracy": result.snapshot_accuracy[step_index],
+        "on_target": result.snapshot_on_target[step_index],
+    }
+
+
+def make_recall_explorer(result: RecallResult | None = None) -> Explorer:
+    """Slide through training of the recall model: where the question looks in one context, for each key asked.
+
+    Args:
+        result: a trained `RecallResult`; default trains one with `train_recall_model()` (a few seconds).
+    """
+    result = train_recall_model() if result is None else result
+    if not isinstance(result, RecallResult):
+        raise ValueError(f"make_recall_explorer: result must be a RecallResult, got {type(result).__name__}")
+    num_pairs = result.config.num_pairs
+    n_show = result.snapshot_weights[0].shape[0]
+    fig, (ax_map, ax_acc) = new_figure(2, width=9.6, height=3.4)
+    image = ax_map.imshow(np.zeros((num_pairs, num_pairs)), cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1, aspect="equal")
+    ax_map.grid(False)
+    fig.colorbar(image, ax=ax_map, label="attention weight", shrink=0.85, pad=0.02)
+    row_box = Rectangle((-0.5, -0.5), num_pairs, 1, fill=False, edgecolor=PALETTE["vermillion"], lw=2.5)
+    ax_map.add_patch(row_box)
+    label(ax_map, "pair (key, value)", "question asks for key ...")
+    ax_map.set_xticks(range(num_pairs))
+    ax_map.set_yticks(range(num_pairs))
+    steps = result.snapshot_steps
+    ax_acc.plot(steps, result.snapshot_accuracy, color=PALETTE["blue"], marker="o", ms=3, label="answer right")
+    ax_acc.plot(
+        steps, result.snapshot_on_target, color=PALETTE["orange"], ls="--", label="largest weight on the asked pair"
+    )
+    ax_acc.axhline(1 / result.config.num_values, color="0.5", ls=":", lw=1, label="chance (1 / 10)")
+    marker = ax_acc.axvline(0, color=PALETTE["vermillion"], lw=2)
+    ax_acc.set_ylim(0, 1.05)
+    legend = ax_acc.legend(loc="lower right", frameon=False, fontsize=9)
+    label(ax_acc, "training step", "share of test questions", "learning to recall")
+    map_title = ax_map.set_title(" ")
+
+    shown_example = [None]  # the context whose pairs label the axes: relabel only when it changes
+
+    def draw(step, example, ask):
+        snap = compute_recall_snapshot(result, steps.index(step), example)
+        image.set_data(snap["weights"].numpy())
+        row_box.set_y(ask - 0.5)
+        if shown_example[0] != example:  # the labels belong to the background kept for this context
+            ax_map.set_xticklabels(snap["pairs"])
+            ax_map.set_yticklabels([p[0] for p in snap["pairs"]])
+            shown_example[0] = example
+        answer, truth = int(snap["answers"][ask]), int(snap["values"][ask])
+        looked = int(snap["weights"][ask].argmax())
+        map_title.set_text(
+            f"step {snap['step']}: '{snap['pairs'][ask][0]}?' -> {answer} ({'right' if answer == truth else 'wrong'})"
+        )
+        marker.set_xdata([step, step])
+        return (
+            f"Step {snap['step']}: the question '{snap['pairs'][ask][0]}' puts {float(snap['weights'][ask, looked]):.0%} "
+            f"of its attention on '{snap['pairs'][looked]}' and answers {answer} (the value is {truth}). "
+            f"Each row asks for another key of the same context: a model that finds pairs by content lights up "
+            f"the diagonal, wherever the pair sits. Test accuracy {snap['accuracy']:.0%}; largest weight on "
+            f"the asked pair for {snap['on_target']:.0%} of the test questions."
+        )
+
+    controls = {
+        "step": widgets.SelectionSlider(options=steps, value=steps[-1], description="training step"),
+        "example": widgets.Dropdown(
+            options=[(" ".join(compute_recall_snapshot(result, 0, i)["pairs"]), i) for i in range(n_show)],
+            value=0,
+            description="context",
+        ),
+        "ask": widgets.ToggleButtons(
+            options=[(f"pair {j + 1}", j) for j in range(num_pairs)],
+            value=0,
+            description="ask for",
+            style={"button_width": "56px"},
+        ),
+    }
+    # the tick labels (the pairs) depend on the context alone: each context's background is drawn once and kept
+    dynamic = [image, row_box, *ax_map.spines.values(), map_title, marker, legend]
+    explorer = Explorer(
+        "recall-attention", controls, fig, draw, dynamic=dynamic, background_key=lambda example, **_: example
+    )
+    explorer.prepare_backgrounds("example")  # each context's picture drawn now: the first switch is quick too
+    return explorer
+
+
+# ---------------------------------------------------------------- the pre-trained TinyGPT's own attention
+PRONOUNS = ("he", "she", "his", "her")
+
+
+def corpus_windows(tokenizer, n_windows: int, length: int, seed: int = 1) -> torch.Tensor:
+    """`n_windows` random windows of `length` tokens from a corpus generated with `seed` (the model trained on seed 0).
+
+    Returns:
+        (n_windows, length) token ids, the kind of input the model saw in pre-training.
+    """
+    for pname, value in (("n_windows", n_windows), ("length", length)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            raise ValueError(f"corpus_windows: {pname} must be an int >= 2, got {value!r}")
+    ids = torch.tensor(tokenizer.encode(make_corpus(max(20_000, 60 * n_windows), seed=seed)))
+    starts = torch.randint(0, len(ids) - length, (n_windows,), generator=torch.Generator().manual_seed(seed))
+    return ids[starts[:, None] + torch.arange(length)]  # (N, length)
+
+
+def pronoun_queries(windows: torch.Tensor, tokenizer) -> list[dict]:
+    """Every position right before a pronoun whose window already holds the protagonist's name.
+
+    That position's job, in a next-token model, is to predict the pronoun; he or she depends on the
+    name. In this corpus a pronoun always refers to the latest name (each story has one person).
+
+    Returns:
+        One dict per such position: {"window": row in `windows`, "query": the position before the
+        pronoun, "name": the position of the latest name before it, "others": positions of earlier,
+        different names (the previous story's person) in the window, "span_end": where the next
+        name starts (or T): the positions from name + 1 up to it have this name as their latest}.
+    """
+    names = {tokenizer.encode(person[0])[0] for person in PEOPLE}
+    pronouns = {tokenizer.encode(word)[0] for word in PRONOUNS}
+    found = []
+    for row, window in enumerate(windows.tolist()):
+        name_positions = [t for t, token in enumerate(window) if token in names]
+        for t, token in enumerate(window):
+            seen = [p for p in name_positions if p < t - 1]
+            if token in pronouns and seen:
+                later = [p for p in name_positions if p > seen[-1]]
+                others = [p for p in seen[:-1] if window[p] != window[seen[-1]]]
+                found.append(
+                    {
+                        "window": row,
+                        "query": t - 1,
+                        "name": seen[-1],
+                        "others": others,
+                        "span_end": later[0] if later else len(window),
+                    }
+                )
+    return found
+
+
+def compute_name_attention(weights: torch.Tensor, queries: list[dict]) -> dict:
+    """How much each head of a model puts on the name from the positions right before a pronoun.
+
+    Args:
+        weights: (N, n_layer, n_head, T, T) from `TinyGPT.attention_weights` on the windows.
+        queries: from `pronoun_queries` on the same windows.
+
+    Returns:
+        {"on_name": (n_layer, n_head) mean weight on the name, "argmax_on_name": (n_layer, n_head) share of
+         queries whose largest weight is on the name, "uniform": the mean of 1 / (number of visible keys),
+         "elsewhere": (n_layer, n_head) mean weight on the latest name from all other positions after it,
+         "on_other_name", "on_name_with_other": (n_layer, n_head) weights on an earlier person's name and on the
+         latest name, over the queries whose window holds both, "count": number of queries, "count_with_other"}
+    """
+    if not isinstance(weights, torch.Tensor) or weights.dim() != 5:
+        raise ValueError(
+            f"compute_name_attention: weights must be (N, layers, heads, T, T), got {getattr(weights, 'shape', weights)}"
+        )
+    if not queries:
+        raise ValueError("compute_name_attention: queries is empty: no pronoun with a name before it")
+    if any(set(q) != {"window", "query", "name", "others", "span_end"} for q in queries):
+        raise ValueError("compute_name_attention: queries must come from pronoun_queries")
+    rows = torch.tensor([q["window"] for q in queries])
+    at = torch.tensor([q["query"] for q in queries])
+    name = torch.tensor([q["name"] for q in queries])
+    w = weights[rows, :, :, at]  # (Q, L, H, T): each query's weights in every head
+    on_name = w[torch.arange(len(queries)), :, :, name]  # (Q, L, H)
+    is_max = w.argmax(-1) == name[:, None, None]  # (Q, L, H)
+    with_other = [i for i, q in enumerate(queries) if q["others"]]
+    other = torch.stack([w[i][..., queries[i]["others"]].sum(-1) for i in with_other]) if with_other else None
+    # the same head, from every other position whose latest name is this one: does it look at the name from anywhere?
+    elsewhere = torch.zeros(weights.shape[0], weights.shape[-1], weights.shape[-1], dtype=torch.bool)  # (N, T, T)
+    for q in queries:
+        elsewhere[q["window"], q["name"] + 1 : q["span_end"], q["name"]] = True
+    for q in queries:
+        elsewhere[q["window"], q["query"], :] = False  # not the positions before a pronoun
+    r, t, k = elsewhere.nonzero(as_tuple=True)
+    on_name_elsewhere = weights[r, :, :, t, k].mean(0) if len(r) else torch.full_like(on_name[0], float("nan"))
+    return {
+        "on_name": on_name.mean(0),
+        "argmax_on_name": is_max.float().mean(0),
+        "uniform": (1.0 / (at + 1).float()).mean().item(),
+        "elsewhere": on_name_elsewhere,
+        "on_other_name": other.mean(0) if other is not None else None,
+        "on_name_with_other": on_name[with_other].mean(0) if with_other else None,
+        "count": len(queries),
+        "count_with_other": len(with_other),
+    }
+
+
+def example_windows(tokenizer, n: int = 5, length: int = 20, seed: int = 1) -> torch.Tensor:
+    """`n` corpus windows of `length` tokens that start a sentence and hold two people of different genders.
+
+    The second person's story is the current one, and a pronoun follows their name: the case where a
+    head that looks at the right name must choose between two.
+    """
+    names = {tokenizer.encode(p[0])[0]: p[1] for p in PEOPLE}  # id -> he / she
+    pronouns = {tokenizer.encode(word)[0] for word in PRONOUNS}
+    full_stop = tokenizer.encode(".")[0]
+    ids = tokenizer.encode(make_corpus(20_000 * n, seed=seed))
+    chosen, next_start = [], 1
+    for start in range(1, len(ids) - length):
+        if start < next_start or ids[start - 1] != full_stop:  # windows do not overlap
+            continue
+        window = ids[start : start + length]
+        people = [(t, names[tok]) for t, tok in enumerate(window) if tok in names]
+        if len(people) >= 2 and people[0][1] != people[-1][1]:
+            if any(tok in pronouns for tok in window[people[-1][0] + 2 :]):
+                chosen.append(window)
+                next_start = start + length
+                if len(chosen) == n:
+                    break
+    if len(chosen) < n:
+        raise ValueError(f"example_windows: found only {len(chosen)} windows of {length} tokens, asked for {n}")
+    return torch.tensor(chosen)
+
+
+def make_gpt_attention_explorer(
+    model=None, tokenizer=None, windows: torch.Tensor | None = None, layer: int | None = None, head: int | None = None
+) -> Explorer:
+    """The pre-trained TinyGPT's own attention on corpus text: choose a text, layer, head and query position.
+
+    Every weight is computed once, when the widget is built (`TinyGPT.attention_weights`); a move only
+    picks a slice and redraws.
+
+    Args:
+        model, tokenizer: default the shipped model, `course_utils.pretraining.load_pretrained()`.
+        windows: (N, T) token ids to show; default `example_windows(tokenizer)`.
+        layer, head: shown first; default the head that puts the most weight on the name from the
+            positions before a pronoun in these windows.
+    """
+    if model is None or tokenizer is None:
+        from course_utils.pretraining import load_pretrained  # the shipped checkpoint, loaded only when needed
+
+        model, tokenizer, _ = load_pretrained()
+    windows = example_windows(tokenizer) if windows is None else windows
+    if not isinstance(windows, torch.Tensor) or windows.dim() != 2 or windows.dtype != torch.long:
+        raise ValueError(f"make_gpt_attention_explorer: windows must be an (N, T) long tensor, got {windows!r}")
+    with torch.no_grad(), single_thread():
+        all_weights = model.attention_weights(windows).numpy()  # (N, n_layer, n_head, T, T), once
+    n, n_layer, n_head, length = all_weights.shape[:4]
+    texts = [[tokenizer.decode([t]).replace("\n", "↵") for t in row] for row in windows.tolist()]
+    stats = compute_name_attention(torch.from_numpy(all_weights), pronoun_queries(windows, tokenizer))
+    best_layer, best_head = divmod(int(stats["on_name"].argmax()), n_head)
+    for pname, value, bound in (("layer", layer, n_layer), ("head", head, n_head)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound):
+            raise ValueError(f"make_gpt_attention_explorer: {pname} must be an int in [0, {bound - 1}], got {value!r}")
+    best_layer = best_layer if layer is None else layer
+    best_head = best_head if head is None else head
+    first = pronoun_queries(windows[:1], tokenizer)
+    start_query = first[-1]["query"] if first else length - 1
+
+    fig, (ax_map, ax_bar) = new_figure(2, width=10.0, height=3.4)
+    fig.get_layout_engine().set(w_pad=0.02, wspace=0.02)
+    cmap = colormaps[SEQUENTIAL_CMAP].with_extremes(bad="#d9d9d9")
+    future = np.triu(np.ones((length, length), dtype=bool), 1)  # blocked by the causal mask: drawn grey
+    image = ax_map.imshow(np.zeros((length, length)), cmap=cmap, vmin=0, vmax=1, aspect="equal")
+    ax_map.grid(False)
+    ax_map.set_xticks(range(length))
+    ax_map.set_yticks(range(length))
+    ax_map.tick_params(labelsize=7)
+    ax_map.tick_params(axis="x", labelrotation=90)
+    label(ax_map, "key (earlier token)", "query")
+    row_box = Rectangle((-0.5, 0), length, 1, fill=False, edgecolor=PALETTE["vermillion"], lw=2)
+    ax_map.add_patch(row_box)
+    bars = ax_bar.bar(range(length), np.zeros(length), color=PALETTE["blue"])
+    ax_bar.set_xlim(-0.6, length - 0.4)
+    ax_bar.set_ylim(0, 1.05)
+    ax_bar.set_xticks(range(length))
+    ax_bar.tick_params(axis="x", labelrotation=90, labelsize=8)
+    label(ax_bar, None, "weight")
+    map_title, bar_title = ax_map.set_title(" ", fontsize=10), ax_bar.set_title(" ", fontsize=10)
+
+    shown_text = [None]  # the text whose tokens label the axes: relabel only when it changes
+
+    def draw(text, layer, head, query):
+        weights = all_weights[text, layer, head]  # (T, T)
+        image.set_data(np.ma.masked_array(weights, mask=future))
+        row_box.set_y(query - 0.5)
+        tokens = texts[text]
+        if shown_text[0] != text:  # the labels belong to the background kept for this text (background_key)
+            ax_map.set_xticklabels(tokens)
+            ax_map.set_yticklabels(tokens)
+            ax_bar.set_xticklabels(tokens)
+            shown_text[0] = text
+        row = weights[query]
+        best = int(row[: query + 1].argmax())
+        for i, bar in enumerate(bars):
+            bar.set_height(row[i] if i <= query else 0.0)
+            bar.set_color(PALETTE["orange"] if i == best else PALETTE["blue"])
+        map_title.set_text(f"layer {layer}, head {head}")
+        bar_title.set_text(f"query '{tokens[query]}' (position {query}) attends to ...")
+        return (
+            f"Layer {layer}, head {head}: '{tokens[query]}' (position {query}) puts {row[best]:.0%} of its "
+            f"attention on '{tokens[best]}' (position {best}); spread evenly over the {query + 1} tokens it may "
+            f"see, each would get {1 / (query + 1):.0%}. Grey cells: later tokens, blocked by the causal mask."
+        )
+
+    controls = {
+        "text": widgets.Dropdown(
+            options=[(" ".join(t[:7]) + " ...", i) for i, t in enumerate(texts)], value=0, description="text"
+        ),
+        "layer": widgets.ToggleButtons(
+            options=list(range(n_layer)), value=best_layer, description="layer", style={"button_width": "36px"}
+        ),
+        "head": widgets.ToggleButtons(
+            options=list(range(n_head)), value=best_head, description="head", style={"button_width": "36px"}
+        ),
+        "query": widgets.IntSlider(
+            value=start_query, min=0, max=length - 1, description="query position", continuous_update=True
+        ),
+    }
+    # the tick labels (the tokens) depend on the text alone: each text's background is drawn once and kept
+    dynamic = [image, row_box, map_title, *ax_map.spines.values(), *bars, bar_title, *ax_bar.spines.values()]
+    explorer = Explorer("gpt-attention", controls, fig, draw, dynamic=dynamic, background_key=lambda text, **_: text)
+    explorer.prepare_backgrounds("text")  # each text's picture drawn now: the first switch is quick too
+    return explorer
