@@ -207,6 +207,16 @@ def test_layernorm_backward_refuses_autograd():
         (dx,) = torch.autograd.grad(y, x, dy)
         return dx
 
-    result = check_layernorm_backward(with_autograd)
-    assert result.status == INCORRECT and "autograd off" in str(result)
+    def switching_autograd_back_on(dy, x, gamma, eps=1e-5):  # torch.enable_grad() inside the function
+        with torch.enable_grad():
+            x = x.clone().requires_grad_(True)
+            F.layer_norm(x, (x.shape[1],), weight=gamma, eps=eps).backward(dy)
+        return x.grad
+
+    def with_torch_func(dy, x, gamma, eps=1e-5):  # a function transform instead of the tape
+        return torch.func.vjp(lambda x: F.layer_norm(x, (x.shape[1],), weight=gamma, eps=eps), x)[1](dy)[0]
+
+    for answer in (with_autograd, switching_autograd_back_on, with_torch_func):
+        result = check_layernorm_backward(answer)
+        assert result.status == INCORRECT and "autograd off" in str(result), (answer.__name__, str(result))
     assert check_layernorm_backward("dx").status == INCORRECT

@@ -96,7 +96,10 @@ def check_running_mean_after(running_mean_after: Callable) -> CheckResult:
         cases,
         reference=_running_mean_after,
         compare_fn=explain,
-        success="The old value's weight (1 - m)^k decays geometrically: after about 1/m batches it is down to 1/e.",
+        success="The old value's weight (1 - m)^k decays geometrically: after about 1/m batches it is down to 1/e. "
+        f"Check your prediction: after 10 batches PyTorch's default (m = 0.1) has covered "
+        f"{_running_mean_after(10, 0.1, 0.0, 1.0):.0%} of the way, Keras's default (m = 0.01) only "
+        f"{_running_mean_after(10, 0.01, 0.0, 1.0):.0%}.",
         hint="Write the first two updates out by hand and look at the weight that `start` keeps; "
         "the weights of start and of batch_mean always add up to 1.",
     )
@@ -281,12 +284,18 @@ def _layernorm_lookalikes(dy, x, gamma, eps):
     }
 
 
+def _refuse_autograd(saved: torch.Tensor) -> torch.Tensor:
+    raise RuntimeError("autograd recorded an operation for backward")
+
+
 def check_layernorm_backward(layernorm_backward: Callable) -> CheckResult:
     """Check `layernorm_backward(dy, x, gamma, eps=1e-5)` -> dx, for x and dy of shape (N, D), gamma (D,).
 
     Expected: autograd's gradient through `F.layer_norm` (each example normalised over its D
     features, biased variance, then scaled by gamma). The learner's function runs under
-    `torch.no_grad()`, so the answer must be derived, not asked of autograd.
+    `torch.no_grad()` and a saved-tensor hook that refuses to record anything for backward, so
+    `torch.enable_grad()` with `backward()` or `torch.autograd.grad`, and `torch.func.grad`/`vjp`,
+    fail with an explanation: the answer must be derived, not asked of autograd.
     """
     name = "layernorm_backward"
     cases = []
@@ -298,16 +307,19 @@ def check_layernorm_backward(layernorm_backward: Callable) -> CheckResult:
         cases.append(Case((dy, x, gamma), {"eps": eps}))
 
     def derived(*args, **kwargs):
-        with torch.no_grad():
-            try:
+        # Autograd off: no_grad stops recording, and the hook stops what would switch it back on
+        # (torch.enable_grad() with backward() or torch.autograd.grad, and torch.func's transforms,
+        # which refuse to run under saved-tensor hooks). A hand-derived answer saves nothing and runs.
+        try:
+            with torch.no_grad(), torch.autograd.graph.saved_tensors_hooks(_refuse_autograd, lambda saved: saved):
                 return layernorm_backward(*args, **kwargs)
-            except RuntimeError as error:
-                if "grad" in str(error):
-                    raise RuntimeError(
-                        f"{error} -- this check runs your function with autograd off "
-                        "(torch.no_grad()): derive dx by hand instead of calling backward()"
-                    ) from None
-                raise
+        except RuntimeError as error:
+            if "grad" in str(error) or "saved tensor" in str(error):
+                raise RuntimeError(
+                    "this check runs your function with autograd off (backward(), torch.autograd.grad and "
+                    "torch.func do not work here): derive dx by hand and compute it with tensor operations"
+                ) from None
+            raise
 
     def explain(expected: Any, got: Any) -> str | None:
         return compare(expected, _as_tensor(got), **_TOL)
