@@ -191,6 +191,18 @@ def mlp_backward_by_autograd(X, y, W1, b1, W2, b2):  # the library call the exer
     return [p.grad for p in params]
 
 
+def mlp_backward_enable_grad(X, y, W1, b1, W2, b2):  # autograd switched back on inside the answer
+    with torch.enable_grad():
+        return mlp_backward_by_autograd(X, y, W1, b1, W2, b2)
+
+
+def mlp_backward_autograd_grad(X, y, W1, b1, W2, b2):  # the same, through torch.autograd.grad
+    with torch.enable_grad():
+        params = [t.clone().requires_grad_() for t in (W1, b1, W2, b2)]
+        Z = torch.tanh(X @ params[0] + params[1]) @ params[2] + params[3]
+        return torch.autograd.grad(torch.nn.functional.cross_entropy(Z, y), params)
+
+
 def test_mlp_backward_accepts_other_forms_and_explains_look_alikes():
     assert check_mlp_backward(mlp_backward_float32_lists).status == CORRECT
     assert check_mlp_backward(mlp_backward_numpy_dict).status == CORRECT
@@ -201,6 +213,10 @@ def test_mlp_backward_accepts_other_forms_and_explains_look_alikes():
     assert check_mlp_backward(mlp_backward_no_tanh_slope).status == INCORRECT
     by_autograd = check_mlp_backward(mlp_backward_by_autograd)
     assert by_autograd.status == INCORRECT and "no_grad" in str(by_autograd)
+    for sneaky in (mlp_backward_enable_grad, mlp_backward_autograd_grad):
+        result = check_mlp_backward(sneaky)
+        assert result.status == INCORRECT and "ruled out" in str(result)
+    assert torch.autograd.backward.__module__ == "torch.autograd"  # and autograd works again after the check
 
 
 CHECKS = [

@@ -80,6 +80,30 @@ def amsgrad_by_package(p, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8
     co.amsgrad_step(p, grad, state, lr, beta1, beta2, eps, 0.0, False)
 
 
+def amsgrad_by_functional(p, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """Ruled out: the functional torch.optim.adam.adam that torch.optim.Adam runs."""
+    from torch.optim.adam import adam
+
+    if not state:
+        state.update(step=torch.tensor(0.0), m=torch.zeros_like(p), v=torch.zeros_like(p), vmax=torch.zeros_like(p))
+    adam(
+        [p],
+        [grad],
+        [state["m"]],
+        [state["v"]],
+        [state["vmax"]],
+        [state["step"]],
+        amsgrad=True,
+        beta1=beta1,
+        beta2=beta2,
+        lr=lr,
+        weight_decay=0.0,
+        eps=eps,
+        maximize=False,
+        foreach=False,
+    )
+
+
 def _stub(*args, **kwargs):
     raise NotImplementedError()
 
@@ -98,6 +122,7 @@ def test_amsgrad_accepts_correct_forms(answer):
         (amsgrad_max_fed_back, "differ"),
         (amsgrad_by_library, "torch.optim.Adam is ruled out"),
         (amsgrad_by_package, "course_utils.optim.amsgrad_step is ruled out"),
+        (amsgrad_by_functional, "torch.optim.adam.adam is ruled out"),
     ],
 )
 def test_amsgrad_rejects_look_alikes(answer, words):

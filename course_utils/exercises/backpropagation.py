@@ -11,10 +11,13 @@ Earlier exercises of the notebook, kept for older copies of it: `check_sigmoid_v
 
 from __future__ import annotations
 
+import contextlib
 import math
+from unittest import mock
 
 import numpy as np
 import torch
+import torch.func
 
 from course_utils.autograd import Value, _is_value
 from course_utils.checks import CORRECT, INCORRECT, Case, CheckResult, attempt, check_function, compare
@@ -315,6 +318,30 @@ def _mlp_gradients(X, y, W1, b1, W2, b2) -> list[torch.Tensor]:
 _GRAD_NAMES = ("dW1", "db1", "dW2", "db2")
 
 
+def _refuse(shown: str):
+    def refuse(*args, **kwargs):
+        raise RuntimeError(f"{shown} is ruled out in this exercise: compute the gradients by hand")
+
+    return refuse
+
+
+@contextlib.contextmanager
+def _autograd_ruled_out():
+    """While the learner's code runs, autograd's entry points refuse to work (`loss.backward()` calls
+    `torch.autograd.backward`), so `torch.enable_grad()` inside the answer cannot bring autograd back."""
+    with contextlib.ExitStack() as stack:
+        for module, name, shown in (
+            (torch.autograd, "backward", "autograd (loss.backward() or torch.autograd.backward)"),
+            (torch.autograd, "grad", "torch.autograd.grad"),
+            (torch.func, "grad", "torch.func.grad"),
+            (torch.func, "grad_and_value", "torch.func.grad_and_value"),
+            (torch.func, "vjp", "torch.func.vjp"),
+            (torch.func, "jacrev", "torch.func.jacrev"),
+        ):
+            stack.enter_context(mock.patch.object(module, name, _refuse(shown)))
+        yield
+
+
 def _as_tensor(x) -> torch.Tensor | None:
     """A tensor, nested list or NumPy array as a float64 tensor; None if it is none of these."""
     if isinstance(x, torch.Tensor):
@@ -379,8 +406,9 @@ def check_mlp_backward(mlp_backward) -> CheckResult:
     The network: hidden = tanh(X @ W1 + b1), logits = hidden @ W2 + b2, loss = the mean over the
     batch of softmax cross-entropy with integer labels y. Tried on three batches whose sizes are all
     different (a transposed gradient has the wrong shape). The answer may be a tuple or list of
-    tensors (float32 or float64), NumPy arrays or nested lists. It runs under `torch.no_grad()`:
-    the gradients must be computed by hand, not by autograd.
+    tensors (float32 or float64), NumPy arrays or nested lists. It runs under `torch.no_grad()`, with
+    `torch.autograd.backward`/`grad` and `torch.func`'s gradient transforms ruled out: the gradients must
+    be computed by hand, not by autograd.
     """
     name = "mlp_backward"
     hint = (
@@ -405,7 +433,7 @@ def check_mlp_backward(mlp_backward) -> CheckResult:
         }
 
         def run(inputs=inputs):
-            with torch.no_grad():  # no autograd: the gradients are to be derived by hand
+            with torch.no_grad(), _autograd_ruled_out():  # no autograd: the gradients are to be derived by hand
                 return mlp_backward(*(t.clone() for t in inputs))
 
         got, failed = attempt(name, run)
@@ -413,8 +441,10 @@ def check_mlp_backward(mlp_backward) -> CheckResult:
             if failed.status == INCORRECT:
                 failed.hint = hint
                 failed.details.insert(0, f"case {i}: N = {n}, D = {d}, H = {h}, C = {c}")
-                if any("does not require grad" in line for line in failed.details):
-                    failed.details.append("the check runs your function under torch.no_grad(): compute by hand")
+                if any("does not require grad" in line or "ruled out" in line for line in failed.details):
+                    failed.details.append(
+                        "the check runs your function under torch.no_grad(), autograd ruled out: compute by hand"
+                    )
             return failed
         problem = _mlp_problem(expected, got, n, variables)
         if problem:

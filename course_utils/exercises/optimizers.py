@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Callable
 from unittest import mock
 
@@ -91,6 +92,9 @@ def _ruled_out():
         for module, name, shown in (
             (torch.optim, "Adam", "torch.optim.Adam"),
             (torch.optim, "AdamW", "torch.optim.AdamW"),
+            # the functional form behind torch.optim.Adam (torch.optim deletes the submodule's name: import it)
+            (importlib.import_module("torch.optim.adam"), "adam", "torch.optim.adam.adam"),
+            (importlib.import_module("torch.optim._functional"), "adam", "torch.optim._functional.adam"),
             (course_optim, "Adam", "course_utils.optim.Adam"),
             (course_optim, "AdamW", "course_utils.optim.AdamW"),
             (course_optim, "amsgrad_step", "course_utils.optim.amsgrad_step"),
