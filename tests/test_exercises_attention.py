@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.autograd import grad as autograd_grad
 
 from course_utils.checks import NOT_ATTEMPTED
 from course_utils.exercises.attention import (
@@ -183,6 +184,15 @@ def test_backward_rejects_autograd_a_missing_correction_and_the_wrong_scale():
         return q.grad, k.grad, v.grad
 
     assert not check_attention_backward(with_backward).passed
+
+    def with_grad_imported_early(q, k, v, grad_out):  # bound at import, before the check patches torch.autograd.grad
+        with torch.enable_grad():
+            q, k, v = (t.detach().requires_grad_(True) for t in (q, k, v))
+            out = torch.softmax(q @ k.T / math.sqrt(q.shape[-1]), -1) @ v
+            return autograd_grad(out, (q, k, v), grad_out)
+
+    result = check_attention_backward(with_grad_imported_early)
+    assert not result.passed and "autograd" in _text(result)
 
     result = check_attention_backward(lambda *a: _by_hand(*a, correction=False))
     assert not result.passed and "raising one score" in _text(result)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from unittest import mock
 
 import torch
@@ -181,11 +182,19 @@ def _no_autograd(*_args, **_kwargs):
     )
 
 
+# Where torch.autograd.grad and Tensor.backward meet the engine (torch >= 2.3): patched too, so that a
+# name bound before the check runs (`from torch.autograd import grad`) cannot slip past the entry points.
+_AUTOGRAD_ENGINE = (("torch.autograd", "_engine_run_backward"), ("torch.autograd.graph", "_engine_run_backward"))
+
+
 @contextlib.contextmanager
 def _autograd_ruled_out():
     with contextlib.ExitStack() as stack:
         for target in _AUTOGRAD_ENTRY_POINTS:
             stack.enter_context(mock.patch(target, _no_autograd))
+        for module, name in _AUTOGRAD_ENGINE:
+            if hasattr(sys.modules.get(module), name):
+                stack.enter_context(mock.patch(f"{module}.{name}", _no_autograd))
         yield
 
 

@@ -213,7 +213,7 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
         uniform.set_ydata([1 / visible, 1 / visible])
         # set_text, not set_title: set_title also resets the other titles' transforms, which would
         # mark the figure stale and force a full redraw
-        map_title.set_text(f"illustration: '{head}', T = {temperature:.1f}" + (", causal" if causal else ""))
+        map_title.set_text(f"illustration: '{head}', τ = {temperature:.1f}" + (", causal" if causal else ""))
         bar_title.set_text(f"query '{SENTENCE[query]}' (word {query + 1})\nattends to ...")  # 2 lines: fits big fonts
         spread = pattern["effective_keys"][query].item()
         return (
