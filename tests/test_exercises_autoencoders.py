@@ -170,12 +170,17 @@ def test_interpolate_codes_refuses_and_names_look_alikes():
         t = torch.linspace(0, 1, steps)[:, None]
         return (1 - t) * model(x_a[None]) + t * model(x_b[None])
 
+    def encode_cross_fade(model, x_a, x_b, steps):  # the whole model on mixed inputs
+        t = torch.linspace(0, 1, steps)[:, None]
+        return model((1 - t) * x_a + t * x_b)
+
     def backwards(model, x_a, x_b, steps):
         return interpolate(model, x_b, x_a, steps)
 
     for answer, words in (
         (cross_fade, "mixes the images"),
         (fade_reconstructions, "mixes the reconstructions"),
+        (encode_cross_fade, "encodes a cross-fade"),
         (backwards, "from x_b to x_a"),
     ):
         result = check_interpolate_codes(answer)

@@ -30,7 +30,8 @@ NOISE_KINDS = ("gaussian", "masking")
 
 def make_encoder(in_features, hidden, bottleneck, activation):
     # x (N, in_features) -> code z (N, bottleneck), e.g. 64 -> 128 -> 2. Every hidden Linear is followed
-    # by the activation; the last Linear is not, so the code can take any real value.
+    # by the activation (a class such as nn.ReLU, one instance per layer); the last Linear is not, so the
+    # code can take any real value.
     layers, width = [], in_features
     for h in hidden:
         layers += [nn.Linear(width, h), activation()]
@@ -40,10 +41,11 @@ def make_encoder(in_features, hidden, bottleneck, activation):
 
 
 def make_decoder(bottleneck, hidden, out_features, activation, output="sigmoid"):
-    # code z (N, bottleneck) -> reconstruction (N, out_features): the encoder's mirror image, e.g. 2 -> 128 -> 64.
+    # code z (N, bottleneck) -> reconstruction (N, out_features): the encoder's mirror image, e.g. 2 -> 128 -> 64,
+    # built by make_encoder itself with the hidden widths reversed.
     layers = list(make_encoder(bottleneck, tuple(reversed(hidden)), out_features, activation))
     if output == "sigmoid":
-        # Pixels lie in [0, 1], and so does a sigmoid: the loss never chases values the data cannot have.
+        # Pixels lie in [0, 1] and a sigmoid's output in (0, 1): no reconstruction can leave the pixels' range.
         layers.append(nn.Sigmoid())
     return nn.Sequential(*layers)
 
