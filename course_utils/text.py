@@ -628,6 +628,14 @@ def _as_token_tensor(tokens, block_size: int, where: str) -> torch.Tensor:
     return tokens
 
 
+# The batch of next-token pairs (notebook 08 teaches these lines in a mechanism cell; a test keeps them identical).
+def next_token_batch(tokens, starts, block_size):
+    """Windows of the 1-D `tokens` starting at `starts` (B,): inputs x and targets y, both (B, T)."""
+    rows = starts[:, None] + torch.arange(block_size + 1)  # (B, T + 1): a window and the token after it
+    chunk = tokens[rows]  # (B, T + 1) token ids
+    return chunk[:, :-1], chunk[:, 1:]  # x, y: the same tokens shifted by one, y[b, t] follows x[b, t]
+
+
 class CausalLMDataset(Dataset):
     """Windows of a token stream for next-token prediction: the target is the input shifted by one."""
 
@@ -655,10 +663,7 @@ class CausalLMDataset(Dataset):
 
     def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Windows at `indices` stacked into x, y of shape (B, T): faster than collating items."""
-        starts = indices.long() * self.stride  # (B,)
-        rows = starts[:, None] + torch.arange(self.block_size + 1)  # (B, T + 1)
-        chunk = self.tokens[rows]
-        return chunk[:, :-1], chunk[:, 1:]
+        return next_token_batch(self.tokens, indices.long() * self.stride, self.block_size)
 
 
 class MaskedLMDataset(Dataset):

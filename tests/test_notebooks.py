@@ -1,4 +1,4 @@
-"""The course's notebook conventions (COURSE_DESIGN.md, "Anatomy"), checked on every notebook.
+"""The course's notebook conventions (docs/design.md, "Anatomy"), checked on every notebook.
 
 nbval executes the notebooks themselves (pytest collects notebooks/*.ipynb); these tests check
 what execution cannot: metadata, structure, and that the committed copies were executed in order.

@@ -1,4 +1,9 @@
-"""Checks for notebook 08, Pre-training: next-token pairs, masking for masked LM, perplexity."""
+"""Checks for notebook 08, Pre-training: the loss of a uniform guess, masking for masked LM, the best loss without context.
+
+Each check accepts every correct form of an answer (a Python float, a NumPy number or a 0-d tensor;
+counts as a list or a tensor) and rejects answers that merely look right (a loss in bits for one in
+nats, the uniform guess for the frequency-weighted one, a sum for a mean).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,46 @@ import math
 
 import torch
 
-from course_utils.checks import Case, CheckResult, check_function, compare
+from course_utils.checks import INCORRECT, Case, CheckResult, check_function, compare
 
 MASK_ID = 2  # the id of <mask> in the course's tokenizers
 
 
-def reference_next_token_pair(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets) for next-token prediction: tokens[:-1] and tokens[1:] (1-D, length n - 1 each)."""
-    return tokens[:-1], tokens[1:]
+# ---------------------------------------------------------------------------------------------
+# Exercise 1: the loss of a uniform guess
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_uniform_loss(vocab_size: int) -> float:
+    """Cross-entropy (nats) of a model that gives each of `vocab_size` tokens probability 1 / V: ln V."""
+    return math.log(vocab_size)
+
+
+def check_uniform_loss(uniform_loss) -> CheckResult:
+    """Check `uniform_loss(vocab_size)`: the mean cross-entropy, in nats, of a uniform guess over V tokens."""
+    cases = [
+        Case((2,), label="(vocab_size=2): a coin flip between two tokens"),
+        Case((10,), label="(vocab_size=10)"),
+        Case((180,), label="(vocab_size=180): the course's vocabulary"),
+        Case((50_257,), label="(vocab_size=50257): GPT-2's vocabulary"),
+    ]
+    return check_function(
+        "uniform_loss",
+        uniform_loss,
+        cases,
+        reference=reference_uniform_loss,
+        rtol=1e-6,
+        hint="Every position's true next token gets probability 1/V, whatever it is, so every term of the "
+        "mean is the same: -log(1/V). PyTorch's cross-entropy uses the natural logarithm (math.log), not log2 "
+        "(bits) or log10.",
+        success="A uniform guess scores ln V whatever the text is; a model that scores worse than that is "
+        "worse than knowing nothing.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 2: masking for masked LM
+# ---------------------------------------------------------------------------------------------
 
 
 def reference_mask_tokens(
@@ -25,29 +62,6 @@ def reference_mask_tokens(
     inputs = tokens.masked_fill(chosen, mask_id)
     targets = torch.where(chosen, tokens, torch.full_like(tokens, -100))
     return inputs, targets
-
-
-def reference_perplexity(loss: float) -> float:
-    """Perplexity from a mean cross-entropy in nats: exp(loss)."""
-    return math.exp(loss)
-
-
-def check_next_token_pair(next_token_pair) -> CheckResult:
-    """Check `next_token_pair(tokens)` -> (inputs, targets) with targets[t] the token after inputs[t]."""
-    cases = [
-        Case((torch.tensor([7, 8, 9, 10, 11]),), label="(tokens [7, 8, 9, 10, 11])"),
-        Case((torch.tensor([4, 20]),), label="(tokens [4, 20]): the shortest useful sequence"),
-        Case((torch.tensor([3, 3, 5, 3, 9, 9, 1]),), label="(tokens [3, 3, 5, 3, 9, 9, 1]): repeats"),
-    ]
-    return check_function(
-        "next_token_pair",
-        next_token_pair,
-        cases,
-        reference=reference_next_token_pair,
-        hint="The model reads tokens 0..n-2 and must predict tokens 1..n-1: inputs = tokens[:-1], "
-        "targets = tokens[1:]. Both have length n - 1 and targets[t] is the token right after inputs[t].",
-        success="Every target is the token that follows its input: nothing to label by hand.",
-    )
 
 
 def _mask_cases() -> list[Case]:
@@ -77,36 +91,73 @@ def _mask_compare(expected, got) -> str | None:
 
 def check_mask_tokens(mask_tokens) -> CheckResult:
     """Check `mask_tokens(tokens, mask_id, mask_prob, generator)` -> (inputs, targets) for masked LM."""
+    original = torch.tensor([30, 31, 32, 33, 34, 35])
+    probe = original.clone()
+    try:
+        mask_tokens(probe, MASK_ID, 0.9, torch.Generator().manual_seed(4))
+    except Exception:  # NotImplementedError and errors are explained by check_function below
+        pass
+    else:
+        if not torch.equal(probe, original):
+            return CheckResult(
+                "mask_tokens",
+                INCORRECT,
+                "Your function changed `tokens` in place.",
+                ["the caller's tokens must stay as they were: they are the targets' source"],
+                "Build the inputs with tokens.masked_fill(...) or tokens.clone(), which return new tensors.",
+            )
     return check_function(
         "mask_tokens",
         mask_tokens,
         _mask_cases(),
         reference=reference_mask_tokens,
         compare_fn=_mask_compare,
-        hint="Draw u = torch.rand(tokens.shape, generator=generator) once; chosen = u < mask_prob. "
-        "inputs = tokens.masked_fill(chosen, mask_id); targets = torch.where(chosen, tokens, -100) "
-        "(use torch.full_like(tokens, -100) for the -100s). Don't change `tokens` in place, and "
-        "don't draw any other random numbers before u, or the positions will differ.",
+        hint="Draw u = torch.rand(tokens.shape, generator=generator) once and before anything else; "
+        "chosen = u < mask_prob. The inputs are a copy with mask_id where chosen; the targets keep the "
+        "token where chosen and hold -100 elsewhere (torch.where with torch.full_like(tokens, -100)).",
         success="Masked positions show <mask> in the input and keep the original token as the target; "
         "every other position is ignored by the loss (-100).",
     )
 
 
-def check_perplexity(perplexity) -> CheckResult:
-    """Check `perplexity(loss)`: exp of a mean cross-entropy measured in nats."""
-    cases = [
-        Case((0.0,), label="(loss 0.0): a model that is always sure and right"),
-        Case((1.0,), label="(loss 1.0)"),
-        Case((math.log(180),), label="(loss ln 180): a uniform guess over 180 words"),
-        Case((0.969,), label="(loss 0.969): the shipped model's held-out loss"),
+# ---------------------------------------------------------------------------------------------
+# Exercise 3: the best loss without context
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_unigram_loss(counts) -> float:
+    """The lowest mean cross-entropy (nats) of a model that predicts the same distribution at every position.
+
+    That distribution is the tokens' frequencies p = counts / sum(counts) (Gibbs' inequality), and the
+    loss is their entropy, -sum_i p_i ln p_i, with 0 ln 0 = 0.
+    """
+    c = torch.as_tensor(counts, dtype=torch.float64)
+    p = c[c > 0] / c.sum()
+    return float(-(p * p.log()).sum())
+
+
+def _unigram_cases() -> list[Case]:
+    zipf = (1000 / torch.arange(1, 41, dtype=torch.float64)).round().long()  # 40 tokens, counts like Zipf's law
+    return [
+        Case(([1, 1],), label="(counts [1, 1]): two tokens, equally often"),
+        Case(([30, 10],), label="(counts [30, 10])"),
+        Case(([5, 0, 5, 10],), label="(counts [5, 0, 5, 10]): a token that never occurs"),
+        Case((zipf,), label="(a LongTensor of 40 counts falling like 1/rank)"),
     ]
+
+
+def check_unigram_loss(unigram_loss) -> CheckResult:
+    """Check `unigram_loss(counts)`: the best loss of a context-free next-token model, from token counts."""
     return check_function(
-        "perplexity",
-        perplexity,
-        cases,
-        reference=reference_perplexity,
+        "unigram_loss",
+        unigram_loss,
+        _unigram_cases(),
+        reference=reference_unigram_loss,
         rtol=1e-6,
-        hint="PyTorch's cross-entropy uses the natural logarithm, so the perplexity is math.exp(loss), "
-        "not 2 ** loss (that is for losses in bits).",
-        success="A uniform guess over V words has perplexity V; lower is better, 1 is perfect.",
+        hint="The loss of a fixed guess q is -sum_i p_i ln q_i, with p_i the share of positions whose target "
+        "is token i. Which q minimises it? Then evaluate the loss at that q: weight each token's -ln by how "
+        "often it is the target, use natural logarithms, and give a token that never occurs no weight "
+        "(0 ln 0 = 0, not nan).",
+        success="No model that ignores the context can do better than this entropy; every bit of loss below "
+        "it was bought by reading the context.",
     )
