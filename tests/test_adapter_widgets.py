@@ -1,4 +1,4 @@
-"""Notebook 09's widget (bottleneck sweep) and exercise checks, against the package's Adapter and LoRALinear."""
+"""Notebook 09's widget (the bottleneck sweep) and the reader of data/README.md's transfer tables."""
 
 from __future__ import annotations
 
@@ -8,26 +8,18 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.exercises.adapters import (
-    check_adapter_parameters,
-    check_merge_lora,
-    reference_adapter_forward,
-    reference_adapter_parameters,
-    reference_merge_lora,
-)
-from course_utils.layers.adapters import Adapter, LoRALinear, add_adapters, count_parameters
+from course_utils.layers.adapters import add_adapters, count_parameters
 from course_utils.models.gpt import GPTConfig, TinyGPT
-from course_utils.text import WordTokenizer, make_sentiment_task
+from course_utils.text import WordTokenizer, make_coherence_task, make_sentiment_task
 from course_utils.widgets.adapters import (
     AdapterSweep,
     adapter_share_table,
     compute_adapter_sweep,
     compute_parameter_share,
     make_bottleneck_explorer,
+    read_transfer_table,
     steps_to_reach,
 )
-
-ATOL, RTOL = 1e-10, 1e-8  # float64: differences are rounding, so a real mistake cannot hide
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +41,7 @@ def task():
 
 @pytest.fixture(scope="module")
 def sweep(tiny_model, task, tokenizer):
-    return compute_adapter_sweep(tiny_model, task, tokenizer, (1, 4, 2), n_labels=8, steps=6, eval_every=3, n_test=20)
+    return compute_adapter_sweep(tiny_model, task, tokenizer, (1, 4, 2), n_labels=8, steps=6, eval_every=3, n_eval=20)
 
 
 # ---------------------------------------------------------------- compute_parameter_share
@@ -96,7 +88,7 @@ def test_sweep_shapes_counts_and_model_untouched(tiny_model, task, tokenizer, sw
 
 
 def test_sweep_is_deterministic(tiny_model, task, tokenizer, sweep):
-    again = compute_adapter_sweep(tiny_model, task, tokenizer, (1, 2, 4), n_labels=8, steps=6, eval_every=3, n_test=20)
+    again = compute_adapter_sweep(tiny_model, task, tokenizer, (1, 2, 4), n_labels=8, steps=6, eval_every=3, n_eval=20)
     assert again.accuracy == sweep.accuracy
 
 
@@ -109,6 +101,7 @@ def test_sweep_is_deterministic(tiny_model, task, tokenizer, sweep):
         (dict(steps=0), "steps"),
         (dict(lr=-1.0), "lr"),
         (dict(n_labels=2.5), "n_labels"),
+        (dict(split="train"), "split"),
     ],
 )
 def test_sweep_rejects_bad_input(tiny_model, task, tokenizer, kwargs, match):
@@ -123,11 +116,23 @@ def test_sweep_rejects_wrong_types(tiny_model, task, tokenizer):
         compute_adapter_sweep(tiny_model, "task", tokenizer)
 
 
+def test_sweep_on_coherence_measures_the_chosen_split(tiny_model, tokenizer):
+    coherence = make_coherence_task(n_train=16, n_val=12, n_test=10, seed=0)
+    kwargs = dict(n_labels=8, steps=2, eval_every=2, n_eval=50)
+    val = compute_adapter_sweep(tiny_model, coherence, tokenizer, (2,), **kwargs)
+    test = compute_adapter_sweep(tiny_model, coherence, tokenizer, (2,), split="test", **kwargs)
+    assert val.split == "val" and test.split == "test" and val.task_name == "coherence"
+    # n_eval is capped by the split's size: accuracies are multiples of 1/12 (val) and 1/10 (test)
+    assert all(abs(a * 12 - round(a * 12)) < 1e-6 for a in val.accuracy[2])
+    assert all(abs(a * 10 - round(a * 10)) < 1e-6 for a in test.accuracy[2])
+
+
 def test_steps_to_reach():
     sweep = AdapterSweep((1,), [0, 5, 10], {1: [0.5, 0.96, 1.0]}, {1: 10}, {1: 100}, 5, 90, 8, 1e-3)
     assert steps_to_reach(sweep, 1) == 5
     assert steps_to_reach(sweep, 1, target=1.0) == 10
     assert steps_to_reach(dataclasses.replace(sweep, accuracy={1: [0.5, 0.6, 0.7]}), 1) is None
+    assert steps_to_reach(dataclasses.replace(sweep, accuracy={1: [0.5, 0.91, 0.7]}), 1) == 5  # default 0.9
     with pytest.raises(ValueError, match="bottleneck"):
         steps_to_reach(sweep, 3)
 
@@ -148,67 +153,31 @@ def test_explorer_rejects_a_wrong_sweep():
         make_bottleneck_explorer(sweep={"not": "a sweep"})
 
 
-# ---------------------------------------------------------------- references against the package
-def test_reference_parameter_count_equals_the_package_adapter():
-    for d, r in ((64, 16), (10, 3), (1, 1)):
-        assert reference_adapter_parameters(d, r) == count_parameters(Adapter(d, r))
+# ---------------------------------------------------------------- the 5-seed tables of data/README.md
+def test_read_transfer_table_reads_both_tasks():
+    for task in ("coherence", "sentiment"):
+        table = read_transfer_table(task)
+        assert {"static", "scratch", "linear_probe", "adapter", "lora", "full"} <= set(table)
+        for rows in table.values():
+            for mean, std, lo, hi in rows.values():
+                assert 0 <= lo <= mean <= hi <= 1 and std >= 0
+    assert 64 in read_transfer_table("coherence")["adapter"]
+    assert 128 not in read_transfer_table("sentiment")["adapter"]  # "-" in the table: not measured
 
 
-def test_reference_forward_equals_the_package_adapter_values_and_gradients():
-    torch.manual_seed(0)
-    adapter = Adapter(8, 3).double()
-    nn.init.normal_(adapter.up.weight)  # non-zero, so the bottleneck branch matters
-    nn.init.normal_(adapter.up.bias)
-    nn.init.normal_(adapter.down.weight)
-    h = torch.randn(2, 5, 8, dtype=torch.float64, requires_grad=True)
-    h2 = h.detach().clone().requires_grad_(True)
-    params = [adapter.down.weight, adapter.down.bias, adapter.up.weight, adapter.up.bias]
-    copies = [p.detach().clone().requires_grad_(True) for p in params]
-    out_pkg, out_ref = adapter(h), reference_adapter_forward(h2, *copies)
-    torch.testing.assert_close(out_ref, out_pkg, atol=ATOL, rtol=RTOL)
-    weight = torch.randn(out_pkg.shape, dtype=torch.float64)
-    (out_pkg * weight).sum().backward()
-    (out_ref * weight).sum().backward()
-    torch.testing.assert_close(h2.grad, h.grad, atol=ATOL, rtol=RTOL)
-    for p, c in zip(params, copies):
-        torch.testing.assert_close(c.grad, p.grad, atol=ATOL, rtol=RTOL)
-
-
-def test_reference_merge_equals_lora_linear():
-    torch.manual_seed(0)
-    lora = LoRALinear(nn.Linear(5, 7).double(), rank=2, alpha=6.0)
-    nn.init.normal_(lora.lora_B)
-    merged = reference_merge_lora(lora.base.weight, lora.lora_A, lora.lora_B, 6.0, 2)
-    torch.testing.assert_close(merged, lora.merged_weight(), atol=ATOL, rtol=RTOL)
-    x = torch.randn(4, 5, dtype=torch.float64)
-    torch.testing.assert_close(x @ merged.T + lora.base.bias, lora(x), atol=ATOL, rtol=RTOL)
-
-
-# ---------------------------------------------------------------- the checks
-def _raises_not_implemented(*args):
-    raise NotImplementedError()
-
-
-def _raises_other(*args):
-    raise RuntimeError("shapes do not match")
-
-
-@pytest.mark.parametrize(
-    "check, reference, wrong",
-    [
-        (check_adapter_parameters, reference_adapter_parameters, lambda d, r: 2 * d * r),  # forgot the biases
-        (
-            check_merge_lora,
-            reference_merge_lora,
-            lambda w, a, b, alpha, r: w + alpha * (b @ a),
-        ),  # scale alpha, not alpha / r
-    ],
-)
-def test_checks(check, reference, wrong):
-    assert check(reference).passed
-    result = check(wrong)
-    assert result.status == "not yet" and result.details, str(result)
-    assert check(_raises_not_implemented).status == "not attempted"
-    explained = check(_raises_other)
-    assert explained.status == "not yet" and "RuntimeError" in explained.message
-    assert not check(42).passed  # not a function: explained, never raised
+def test_read_transfer_table_on_a_small_file(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "**Coherence**: test accuracy, mean\n\n| method | chosen | 16 labels | 32 labels |\n|---|---|---|---|\n"
+        "| probe | lr 1 | 0.500 ± 0.010 (0.49-0.51) | - |\n| adapter | lr 2 | 0.600 ± 0.020 (0.58-0.62) | "
+        "0.700 ± 0.000 (0.70-0.70) |\n\nSome text.\n"
+    )
+    table = read_transfer_table("coherence", readme)
+    assert table == {
+        "probe": {16: (0.5, 0.01, 0.49, 0.51)},
+        "adapter": {16: (0.6, 0.02, 0.58, 0.62), 32: (0.7, 0, 0.7, 0.7)},
+    }
+    with pytest.raises(ValueError, match="task"):
+        read_transfer_table("negation")
+    with pytest.raises(ValueError, match="Sentiment"):
+        read_transfer_table("sentiment", readme)

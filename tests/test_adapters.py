@@ -17,6 +17,7 @@ from course_utils.layers import (
     base_weight_changes,
     count_parameters,
     freeze,
+    merge_lora,
     trainable_parameter_names,
 )
 from course_utils.models import GPTConfig, TinyGPT
@@ -114,6 +115,50 @@ def test_add_lora_freezes_base_and_keeps_outputs():
     assert not isinstance(model.transformer.h[1].attn.c_proj, LoRALinear)
 
 
+def test_lora_merge_is_one_linear_with_the_same_outputs_and_leaves_the_layer_alone():
+    torch.manual_seed(0)
+    base = nn.Linear(6, 5).double()
+    lora = LoRALinear(base, rank=2, alpha=6.0)
+    nn.init.normal_(lora.lora_B)
+    x = torch.randn(3, 6, dtype=torch.float64)
+    before = lora(x).detach()
+    merged = lora.merge()
+    assert type(merged) is nn.Linear and merged is not base
+    torch.testing.assert_close(merged.weight, lora.merged_weight(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(merged(x), before, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(lora(x), before, rtol=0, atol=0)  # the LoRA layer itself is unchanged
+
+
+def test_merge_lora_gives_back_the_base_architecture():
+    base = tiny_model()
+    model = copy.deepcopy(base)
+    add_lora(model, rank=2, targets=("attn.c_attn", "mlp.c_proj"))
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, LoRALinear):
+                layer.lora_B.normal_(std=0.1)
+    merged = merge_lora(model)
+    assert not any(isinstance(m, LoRALinear) for m in merged.modules())
+    assert any(isinstance(m, LoRALinear) for m in model.modules())  # the model passed in is kept
+    assert [(n, p.shape) for n, p in merged.named_parameters()] == [(n, p.shape) for n, p in base.named_parameters()]
+    idx = torch.randint(1, 40, (2, 10))
+    torch.testing.assert_close(merged(idx)[0], model(idx)[0], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(merged(idx)[0], base(idx)[0])  # the update is in the weights now
+    with pytest.raises(ValueError, match="no LoRALinear"):
+        merge_lora(base)
+    with pytest.raises(TypeError, match="model"):
+        merge_lora("model")
+
+
+def test_the_argument_checks_keep_the_signatures():
+    import inspect
+
+    assert list(inspect.signature(Adapter).parameters) == ["d_model", "bottleneck", "init_std"]
+    assert list(inspect.signature(LoRALinear).parameters) == ["base", "rank", "alpha"]
+    assert LoRALinear(nn.Linear(4, 4), rank=2).scaling == 1.0  # alpha None: alpha = rank
+    assert copy.deepcopy(LoRALinear(nn.Linear(4, 4), 2)).rank == 2  # deepcopy does not call __init__ again
+
+
 def test_base_weight_changes_sees_lora_base_and_real_changes():
     base = tiny_model()
     adapted = tiny_model()
@@ -152,6 +197,8 @@ def test_bad_input():
         LoRALinear(nn.Linear(4, 3), rank=5)
     with pytest.raises(ValueError, match="alpha"):
         LoRALinear(nn.Linear(4, 4), rank=2, alpha=0)
+    with pytest.raises(ValueError, match="init_std"):
+        Adapter(4, 2, init_std=-1.0)
     with pytest.raises(TypeError, match="base"):
         LoRALinear(nn.Conv1d(4, 4, 1), rank=1)
     with pytest.raises(ValueError, match="bottleneck"):

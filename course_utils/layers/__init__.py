@@ -8,6 +8,7 @@ from course_utils.layers.adapters import (
     base_weight_changes,
     count_parameters,
     freeze,
+    merge_lora,
     trainable_parameter_names,
 )
 from course_utils.layers.attention import MultiHeadAttention, scaled_dot_product_attention

@@ -5,12 +5,19 @@ they were; training then changes only their few parameters while the base weight
 
 - Adapter (Houlsby et al., 2019): h + up(gelu(down(h))), a narrow bottleneck on a residual path,
   with the up-projection initialised to zero.
-- LoRA (Hu et al., 2021): a frozen Linear W plus a low-rank update (alpha / r) * B A, with B = 0
-  at the start.
+- LoRA (Hu et al., 2021): a frozen Linear W plus a low-rank update (alpha / r) B A, with B = 0
+  at the start; `merge()` folds the update into one Linear after training.
+
+The lesson (notebook 09) is the two classes `Adapter` and `LoRALinear`, the same lines as the
+notebook's `mechanism` cells (a test keeps them identical); they check nothing. Their argument
+checks run before their `__init__` (`_checked_init`, below them), and the rest of the module
+(`add_adapters`, `add_lora`, `merge_lora`, ...) is the plumbing that puts them in a TinyGPT.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from collections.abc import Sequence
 
@@ -20,70 +27,49 @@ from torch import nn
 LORA_TARGETS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 
 
-def _check_positive_int(where: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
-    return value
-
-
 class Adapter(nn.Module):
-    """Bottleneck adapter: down-project, GELU, up-project, plus the input (identity at init)."""
+    """Bottleneck adapter: h + up(gelu(down(h))), the identity until it is trained."""
 
-    def __init__(self, d_model: int, bottleneck: int, init_std: float = 1e-3):
-        """
-        Args:
-            d_model: width C of the vectors it adapts.
-            bottleneck: width of the narrow middle layer (a few to a few dozen).
-            init_std: standard deviation of the down-projection's initial weights; the
-                up-projection starts at exactly zero, so the adapter starts as the identity.
-        """
+    def __init__(self, d_model, bottleneck, init_std=1e-3):
         super().__init__()
-        _check_positive_int("Adapter", "d_model", d_model)
-        _check_positive_int("Adapter", "bottleneck", bottleneck)
-        self.down = nn.Linear(d_model, bottleneck)
+        self.down = nn.Linear(d_model, bottleneck)  # C -> r
         self.act = nn.GELU()
-        self.up = nn.Linear(bottleneck, d_model)
-        nn.init.normal_(self.down.weight, std=init_std)
+        self.up = nn.Linear(bottleneck, d_model)  # r -> C
+        nn.init.normal_(self.down.weight, std=init_std)  # small but not zero: the gradient reaches `up` through it
         nn.init.zeros_(self.down.bias)
-        nn.init.zeros_(self.up.weight)  # zero, so the adapter adds nothing until it is trained
+        nn.init.zeros_(self.up.weight)  # zero: the adapter adds nothing until it is trained
         nn.init.zeros_(self.up.bias)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.up(self.act(self.down(h)))  # (..., C) -> (..., bottleneck) -> (..., C)
+    def forward(self, h):
+        # h (..., C) -> (..., r) -> (..., C), added to h itself: the residual path keeps what was there
+        return h + self.up(self.act(self.down(h)))
 
 
 class LoRALinear(nn.Module):
-    """A frozen nn.Linear plus a trainable low-rank update (alpha / rank) * B @ A, with B = 0 at init."""
+    """A frozen nn.Linear W plus a trainable low-rank update (alpha / r) B A, with B = 0 at the start."""
 
-    def __init__(self, base: nn.Linear, rank: int, alpha: float | None = None):
-        """
-        Args:
-            base: the Linear layer to adapt; its weight and bias are frozen (requires_grad False).
-            rank: r, the rank of the update (1 to min(in, out) features).
-            alpha: scale numerator; the update is multiplied by alpha / rank. None uses alpha = rank
-                (a scale of 1).
-        """
+    def __init__(self, base, rank, alpha=None):
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise TypeError(f"LoRALinear: base must be an nn.Linear, got {type(base).__name__}")
-        _check_positive_int("LoRALinear", "rank", rank)
-        if rank > min(base.in_features, base.out_features):
-            raise ValueError(
-                f"LoRALinear: rank must be <= min(in_features, out_features) = "
-                f"{min(base.in_features, base.out_features)}, got {rank}"
-            )
-        alpha = float(rank if alpha is None else alpha)
-        if not alpha > 0:
-            raise ValueError(f"LoRALinear: alpha must be > 0, got {alpha!r}")
-        self.base = base
-        for p in self.base.parameters():
-            p.requires_grad_(False)
-        self.rank, self.alpha, self.scaling = rank, alpha, alpha / rank
-        w = base.weight
-        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features, device=w.device, dtype=w.dtype))  # (r, in)
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, device=w.device, dtype=w.dtype))  # (out, r)
+        self.base = base.requires_grad_(False)  # W and b stay as pre-trained
+        self.rank, self.alpha = rank, float(rank if alpha is None else alpha)
+        self.scaling = self.alpha / rank  # keeps the update's size when r changes: no lr to re-tune
+        like = {"device": base.weight.device, "dtype": base.weight.dtype}
+        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features, **like))  # (r, in): random
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, **like))  # (out, r): zero, so B A = 0
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # as nn.Linear initialises its weight
 
+    def forward(self, x):
+        # (..., in) -> (..., r) -> (..., out): the (out, in) update B A is never formed
+        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
+
+    def merge(self):
+        # One nn.Linear with weight W + (alpha / r) B A: after training, as cheap to run as the base layer
+        merged = copy.deepcopy(self.base)
+        with torch.no_grad():
+            merged.weight += self.scaling * (self.lora_B @ self.lora_A)  # (out, r) @ (r, in) = (out, in)
+        return merged
+
+    # Not part of the lesson: what code that expects an nn.Linear reads.
     @property
     def in_features(self) -> int:
         return self.base.in_features
@@ -92,13 +78,51 @@ class LoRALinear(nn.Module):
     def out_features(self) -> int:
         return self.base.out_features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (..., in) -> (..., r) -> (..., out): never forms the full (out, in) update
-        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
-
     def merged_weight(self) -> torch.Tensor:
         """W + (alpha / r) B A, the single (out, in) matrix this layer now computes with."""
         return self.base.weight + self.scaling * (self.lora_B @ self.lora_A)
+
+
+def _check_positive_int(where: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def _check_adapter(d_model, bottleneck, init_std=1e-3) -> None:
+    _check_positive_int("Adapter", "d_model", d_model)
+    _check_positive_int("Adapter", "bottleneck", bottleneck)
+    if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or not init_std >= 0:
+        raise ValueError(f"Adapter: init_std must be a number >= 0, got {init_std!r}")
+
+
+def _check_lora(base, rank, alpha=None) -> None:
+    if not isinstance(base, nn.Linear):
+        raise TypeError(f"LoRALinear: base must be an nn.Linear, got {type(base).__name__}")
+    _check_positive_int("LoRALinear", "rank", rank)
+    if rank > min(base.in_features, base.out_features):
+        raise ValueError(
+            f"LoRALinear: rank must be <= min(in_features, out_features) = "
+            f"{min(base.in_features, base.out_features)}, got {rank}"
+        )
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0):
+        raise ValueError(f"LoRALinear: alpha must be a number > 0 or None (alpha = rank), got {alpha!r}")
+
+
+def _checked_init(cls, check) -> None:
+    """Run `check(*args, **kwargs)` before `cls.__init__`: the lesson's lines stay free of argument checks."""
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        check(*args, **kwargs)
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+
+
+_checked_init(Adapter, _check_adapter)
+_checked_init(LoRALinear, _check_lora)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -218,3 +242,23 @@ def add_lora(
         layer.lora_A.requires_grad_(True)
         layer.lora_B.requires_grad_(True)
     return count_parameters(model)
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """A copy of `model` with every LoRALinear replaced by its `merge()`: the base's architecture again.
+
+    The copy computes what `model` computes (up to rounding) with exactly the layers, shapes and
+    operations of the model before `add_lora`: a merged LoRA costs nothing at inference.
+    `model` itself is not changed.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"merge_lora: model must be an nn.Module, got {type(model).__name__}")
+    merged = copy.deepcopy(model)
+    found = [(name, m) for name, m in merged.named_modules() if isinstance(m, LoRALinear)]
+    if not found:
+        raise ValueError("merge_lora: model has no LoRALinear layers (use add_lora first)")
+    for name, layer in found:
+        parent_name, _, child_name = name.rpartition(".")
+        parent = merged.get_submodule(parent_name) if parent_name else merged
+        setattr(parent, child_name, layer.merge())
+    return merged
