@@ -1,7 +1,7 @@
 """The capstone: pre-train a TinyGPT, then show what pre-training buys with few labels.
 
     python -m course_utils.capstone pretrain --out runs/cap            # causal LM on the generated corpus
-    python -m course_utils.capstone finetune --out runs/cap            # five ways to use 8..512 labels
+    python -m course_utils.capstone finetune --out runs/cap --task coherence   # six ways to use 8..512 labels
     python -m course_utils.capstone all --out runs/cap                 # both, in one go
     torchrun --nproc_per_node=2 -m course_utils.capstone pretrain --out runs/cap   # data parallel
     python -m course_utils.capstone pretrain --out runs/gpt --n-layer 6 --n-head 6 --n-embd 384 \\
@@ -10,10 +10,9 @@
 Every flag is a field of `CapstoneConfig` (its comment is the flag's help); a preset per device
 gives the defaults. Every command writes (or updates) DIR/results.json atomically: the device and
 preset, the pre-training throughput (tokens/s per process, MFU per device) and held-out loss, one
-row per fine-tuning run (method, labels, seed, test accuracy, trainable parameters) and the wall time.
+row per fine-tuning run (task, method, labels, seed, test accuracy, trainable parameters) and the wall time.
 
-The training loop is `course_utils.lm_training.train_lm`, fine-tuning is
-`course_utils.finetuning.run_finetuning`, the tables and the plot come from `course_utils.results`.
+The loop is `lm_training.train_lm`, fine-tuning `finetuning.run_finetuning`, the tables and plot `results`.
 """
 
 from __future__ import annotations
@@ -34,19 +33,13 @@ import torch
 
 from course_utils import validate as v
 from course_utils.checkpointing import load_checkpoint, write_json_atomic
-from course_utils.finetuning import METHODS, run_finetuning
-from course_utils.lm_training import (
-    CHECKPOINT_NAME,
-    PretrainConfig,
-    TrainingError,
-    build_data,
-    pretrain_from_config,
-)
+from course_utils.finetuning import ALL_METHODS, TASKS, make_task, run_finetuning
+from course_utils.lm_training import CHECKPOINT_NAME, PretrainConfig, TrainingError, build_data, pretrain_from_config
 from course_utils.models.gpt import TinyGPT
 from course_utils.paths import DATA_DIR
 from course_utils.pretraining import FINAL_CHECKPOINT
 from course_utils.results import PLOT_NAME, RESULTS_NAME, plot_accuracy_vs_labels, read_results, report_lines
-from course_utils.text import make_sentiment_task, tokenizer_from_dict
+from course_utils.text import tokenizer_from_dict
 
 PRESETS = ("cpu", "mps", "cuda")
 
@@ -55,9 +48,10 @@ PRESETS = ("cpu", "mps", "cuda")
 class CapstoneConfig(PretrainConfig):
     """A capstone run: pre-training (the fields of `PretrainConfig`) and the fine-tuning comparison."""
 
+    task: tuple[str, ...] = TASKS  # labelled tasks to fine-tune on: sentiment (easy), coherence (needs context)
     labels: tuple[int, ...] = (8, 32, 128)  # label counts compared in fine-tuning
-    seeds: int = 3  # fine-tuning seeds per (method, label count)
-    methods: tuple[str, ...] = METHODS  # fine-tuning methods compared
+    seeds: int = 3  # fine-tuning seeds per (task, method, label count); seed s also draws task s's examples
+    methods: tuple[str, ...] = ALL_METHODS  # fine-tuning methods compared (static: word vectors, no context)
     finetune_steps: int | None = None  # steps per fine-tuning run (None: each method's default)
     sample_tokens: int = 24  # tokens generated per sample at the end of pre-training
     preset: str = "cpu"  # the preset these values started from
@@ -67,7 +61,8 @@ class CapstoneConfig(PretrainConfig):
         super().__post_init__()
         where = type(self).__name__
         self.labels = v.ints_at_least(where, "labels", self.labels, 2)
-        self.methods = v.subset_of(where, "methods", self.methods, METHODS)
+        self.methods = v.subset_of(where, "methods", self.methods, ALL_METHODS)
+        self.task = v.subset_of(where, "task", self.task, TASKS)
         v.positive_int(where, "seeds", self.seeds)
         v.positive_int(where, "finetune_steps", self.finetune_steps, optional=True)
         v.nonnegative_int(where, "sample_tokens", self.sample_tokens)
@@ -94,7 +89,7 @@ class CapstoneConfig(PretrainConfig):
             "cuda": f"a CUDA GPU was found ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else ''}): "
             "larger model, bf16, compile",
             "mps": "an Apple GPU (MPS) was found: a medium model, float32, no compile",
-            "cpu": "no GPU found: the small CPU preset, sized to pre-train and fine-tune in about 2 minutes",
+            "cpu": "no GPU found: the small CPU preset (the shipped model's shape, fewer steps)",
         }[name]
         if preset is not None:
             reason = f"preset {name!r} asked for explicitly, running on {dev}"
@@ -122,7 +117,7 @@ PRESET_VALUES = {
 # The command line: one flag per field of CapstoneConfig
 # ---------------------------------------------------------------------------------------------
 
-FINETUNE_FIELDS = ("labels", "seeds", "methods", "finetune_steps")
+FINETUNE_FIELDS = ("task", "labels", "seeds", "methods", "finetune_steps")
 NOT_FLAGS = ("preset", "reason")  # --preset is its own flag (with "auto"); the reason is derived
 
 
@@ -199,9 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         if command != "finetune":
             p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
         else:
-            p.add_argument(
-                "--checkpoint", help="model to fine-tune (default: DIR/checkpoint.pt, else data/tinygpt_world.pt)"
-            )
+            p.add_argument("--checkpoint", help="model to fine-tune (default: DIR/checkpoint.pt, else the shipped one)")
         _add_field_flags(p, fields)
     return parser
 
@@ -216,14 +209,14 @@ def load_for_finetuning(path: str | Path, device: str | torch.device = "cpu") ->
     return ckpt.model, tokenizer_from_dict(ckpt.extra["tokenizer"])
 
 
-def finetuning_task(labels: Sequence[int]):
-    """The labelled task the capstone compares methods on, with a pool of at least max(labels)."""
-    return make_sentiment_task(n_train=max(256, max(labels)), seed=0)
+def finetuning_tasks(config: CapstoneConfig) -> list:
+    """The labelled tasks the capstone compares methods on (seed 0's draw), each with a pool of at least max(labels)."""
+    return [make_task(name, n_train=max(256, max(config.labels)), seed=0) for name in config.task]
 
 
-def _check_task_fits(task, tokenizer, block_size: int, flag: str) -> None:
-    texts = task.train_texts + task.test_texts + getattr(task, "test_seen_texts", [])
-    longest = max(len(tokenizer.encode(t)) for t in texts)
+def _check_task_fits(tasks, tok, block_size: int, flag: str) -> None:
+    longest = max(len(tok.encode(t)) for x in tasks for s in ("train", "val", "test", "test_seen")
+                  for t in getattr(x, f"{s}_texts", ()))  # fmt: skip
     if longest > block_size:
         raise UsageError(
             f"argument {flag}: the fine-tuning task's examples are up to {longest} tokens long, more than the "
@@ -259,7 +252,7 @@ def _setup(args) -> tuple[CapstoneConfig, int, tuple | None, tuple | None]:
         except (OSError, ValueError) as err:
             raise UsageError(f"argument --corpus: {err}") from None
         if args.command == "all":
-            _check_task_fits(finetuning_task(config.labels), data[0], config.block_size, "--block-size")
+            _check_task_fits(finetuning_tasks(config), data[0], config.block_size, "--block-size")
     if args.command == "finetune":
         own = out / CHECKPOINT_NAME
         path = Path(args.checkpoint) if args.checkpoint else own if own.is_file() else DATA_DIR / FINAL_CHECKPOINT
@@ -267,7 +260,7 @@ def _setup(args) -> tuple[CapstoneConfig, int, tuple | None, tuple | None]:
             model = (*load_for_finetuning(path, config.device), path)  # the checkpoint, read once
         except (OSError, ValueError) as err:
             raise UsageError(f"argument --checkpoint: {err}") from None
-        _check_task_fits(finetuning_task(config.labels), model[1], model[0].config.block_size, "--checkpoint")
+        _check_task_fits(finetuning_tasks(config), model[1], model[0].config.block_size, "--checkpoint")
     return config, world, data, model
 
 
@@ -340,11 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 loaded = (*load_for_finetuning(path, config.device), path)
         if args.command in ("finetune", "all") and main_process:
             model, tokenizer, path = loaded
-            log(
-                f"fine-tuning {path.name}: labels {list(config.labels)}, {config.seeds} seeds, {', '.join(config.methods)}"
-            )
+            log(f"fine-tuning {path.name} on {', '.join(config.task)}: labels {list(config.labels)}, "
+                f"{config.seeds} seeds, {', '.join(config.methods)}")  # fmt: skip
             rows = run_finetuning(
-                model, tokenizer, config.labels, config.seeds, config.methods, task=finetuning_task(config.labels),
+                model, tokenizer, config.labels, config.seeds, config.methods, task=list(config.task),
                 device=config.device, progress=not args.quiet, base_seed=config.seed, steps=config.finetune_steps,
             )  # fmt: skip
             results.update(finetune=rows, finetune_checkpoint=path.name)
@@ -370,9 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def benchmark_throughput(device: str | torch.device | None = None, steps: int = 30, **overrides) -> dict:
     """Pre-training throughput of a short run on the device's preset, no files written (tools/bench.py)."""
-    config = CapstoneConfig.for_device(
-        device, **{"max_steps": steps, "eval_every": steps, "n_chars": 200_000, **overrides}
-    )
+    short = {"max_steps": steps, "eval_every": steps, "n_chars": 200_000}
+    config = CapstoneConfig.for_device(device, **{**short, **overrides})
     h = pretrain_from_config(config, None, progress=False, log=lambda _msg: None).history
     return {"device": config.device, "preset": config.preset, "tokens_per_s": round(h.tokens_per_s, 1), "mfu": h.mfu,
             "steps": steps, "val_loss": round(h.eval_loss[-1], 4)}  # fmt: skip

@@ -1,45 +1,101 @@
-"""Checks for notebook 10, the capstone: model FLOPs utilisation and the gradient-accumulation plan."""
+"""Checks for notebook 10, the capstone: attention's FLOPs under a causal mask, and the gradient-accumulation plan.
+
+Each check accepts every correct form (an int, a float, a 0-d tensor or NumPy scalar; any algebraically
+equal expression, since it compares values on several shapes) and names the wrong answers that look
+right: for the FLOPs, PaLM's full-window count 12 L C T that the notebook shows, the forward pass
+alone, and the mean of 1..T taken as T/2; for the plan, floor division and the global batch
+mistaken for each process's.
+"""
 
 from __future__ import annotations
 
 import math
 
-from course_utils.checks import Case, CheckResult, check_function
-from course_utils.lm_training import flops_per_token, mfu
+from course_utils.checks import Case, CheckResult, check_function, compare
 
 
-def reference_mfu(
-    tokens_per_s: float, n_params: int, n_layer: int, n_embd: int, block_size: int, peak_flops: float
-) -> float:
-    """MFU: tokens/s times (6 N + 12 L C T) FLOPs per token, over the peak FLOP/s."""
-    return mfu(tokens_per_s, flops_per_token(n_params, n_layer, n_embd, block_size), peak_flops)
+def reference_causal_attention_flops(n_layer: int, n_embd: int, block_size: int) -> float:
+    """Training FLOPs per token of attention's scores and weighted sums under a causal mask, averaged over a window.
+
+    The query at position t (1..T) meets t keys: scores q.k cost 2 C t, the weighted sum of values 2 C t,
+    so 4 C t forward and 12 C t with the backward pass (twice the forward). Averaged over t = 1..T:
+    12 C (T + 1) / 2 = 6 C (T + 1) per layer.
+    """
+    return 6.0 * n_layer * n_embd * (block_size + 1)
+
+
+LOOKALIKES = (
+    (
+        lambda L, C, T: 12.0 * L * C * T,
+        "this is PaLM's 12 L C T, which charges every query for all T keys; under the causal mask the query at "
+        "position t meets only t of them. Count the keys per position, then average over the window.",
+    ),
+    (
+        lambda L, C, T: 2.0 * L * C * (T + 1),
+        "this is the forward pass only (4 C t per query); training adds the backward pass, which costs about "
+        "twice the forward.",
+    ),
+    (
+        lambda L, C, T: 6.0 * L * C * T,
+        "almost: the mean of 1, 2, ..., T is (T + 1) / 2, not T / 2 (a window of one token still has one key).",
+    ),
+    (
+        lambda L, C, T: 12.0 * L * C * (T + 1),
+        "this sums t over the window but forgets to divide by 2: the mean of 1..T is (T + 1) / 2.",
+    ),
+)
+
+
+def _named_lookalike(problem_args, got) -> str | None:
+    for fn, explanation in LOOKALIKES:
+        if compare(fn(*problem_args), got, rtol=1e-9, atol=1e-9) is None:
+            return explanation
+    return None
+
+
+def check_causal_attention_flops(user_fn) -> CheckResult:
+    """Check `user_fn(n_layer, n_embd, block_size)` -> training FLOPs per token of causal attention (window mean)."""
+    cases = [
+        Case((1, 1, 1), label="(1 layer, 1 channel, a window of 1 token)"),
+        Case((2, 64, 32), label="(the CPU preset's TinyGPT: 2 layers, 64 channels, context 32)"),
+        Case((12, 768, 1024), label="(GPT-2 small: 12 layers, 768 channels, context 1024)"),
+        Case((6, 384, 256), label="(nanoGPT's shakespeare-char shape)"),
+    ]
+    hint = (
+        "Count per layer for the query at position t: it forms t scores q.k (C multiply-adds each) and a "
+        "weighted sum of t value vectors (C multiply-adds each); a multiply-add is 2 FLOPs; the backward pass "
+        "costs twice the forward. Then average over t = 1..T."
+    )
+    result = check_function(
+        "causal_attention_flops",
+        user_fn,
+        cases,
+        reference=reference_causal_attention_flops,
+        rtol=1e-9,
+        atol=1e-9,
+        hint=hint,
+        success="About half of PaLM's 12 L C T: a causal model does half the attention arithmetic that the "
+        "MFU formula credits it with, so MFU by that formula flatters causal models a little.",
+    )
+    if result.passed or result.status != "not yet":
+        return result
+    for case in cases:  # name the look-alike, if the answer is one
+        try:
+            got = user_fn(*case.args)
+        except Exception:  # already explained by check_function
+            return result
+        if compare(reference_causal_attention_flops(*case.args), got, rtol=1e-9, atol=1e-9) is not None:
+            named = _named_lookalike(case.args, got)
+            if named:
+                result.details.append(f"why:      {named}")
+            return result
+    return result
 
 
 def reference_accumulation_plan(global_batch: int, world_size: int, micro_batch: int) -> tuple[int, int]:
     """(windows per process per step, micro-batches per process per step) for a data-parallel run."""
     local = global_batch // world_size
     return local, math.ceil(local / min(micro_batch, local))
-
-
-def check_mfu(user_fn) -> CheckResult:
-    """Check `user_fn(tokens_per_s, n_params, n_layer, n_embd, block_size, peak_flops)` -> MFU in [0, 1]."""
-    cases = [
-        Case((1e6, 124_000_000, 12, 768, 1024, 989e12), label="(GPT-2 small, 1M tokens/s on an H100)"),
-        Case((18_000.0, 107_000, 2, 64, 32, 1e12), label="(the CPU preset's TinyGPT, 18k tokens/s, peak 1 TFLOP/s)"),
-        Case((5e5, 3_000_000, 6, 256, 64, 312e12), label="(the cuda preset on an A100)"),
-        Case((0.0, 1000, 1, 8, 8, 1e12), label="(nothing trained yet: 0 tokens/s)"),
-    ]
-    return check_function(
-        "mfu",
-        user_fn,
-        cases,
-        reference=reference_mfu,
-        rtol=1e-6,
-        hint="FLOPs per token = 6 * n_params + 12 * n_layer * n_embd * block_size (forward 2 FLOPs per weight, "
-        "backward 4; attention's scores and weighted sum on top). Achieved FLOP/s = tokens_per_s * FLOPs per "
-        "token; MFU = achieved / peak_flops, a fraction, not a percentage.",
-        success="That is the number nanoGPT and the PaLM paper report: a well-tuned H100 run reaches 0.4 to 0.5.",
-    )
 
 
 def check_accumulation_plan(user_fn) -> CheckResult:
@@ -52,13 +108,20 @@ def check_accumulation_plan(user_fn) -> CheckResult:
         Case((48, 2, 10), label="(global 48 over 2 processes, micro-batch 10: the last micro-batch is smaller)"),
         Case((64, 4, 1)),
     ]
+
+    def same_plan(expected, got) -> str | None:
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return f"expected a pair (local_batch, accumulation_steps), got {got!r}"
+        return compare(tuple(expected), tuple(got))
+
     return check_function(
         "accumulation_plan",
         user_fn,
         cases,
         reference=reference_accumulation_plan,
+        compare_fn=same_plan,
         hint="Each of the world_size processes gets global_batch // world_size windows; it runs them in "
-        "micro-batches of at most micro_batch, so ceil(local / micro_batch) forward passes, and never more "
-        "micro-batches than windows.",
+        "micro-batches of at most micro_batch, so ceil(local / micro_batch) forward passes (the last one may be "
+        "smaller), and never more micro-batches than windows.",
         success="Each process accumulates that many micro-batches, then DDP averages the gradients once.",
     )
