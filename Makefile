@@ -61,7 +61,7 @@ student: $(VENV)/.installed-base
 	$(PY) tools/student_copies.py
 
 instructor: $(VENV)/.installed-base
-	$(INSTALL) -e ".[instructor]"
+	$(PIP) install -e ".[instructor]"
 
 normalize: $(VENV)/.installed-base
 	$(PY) tools/normalize_notebooks.py

@@ -71,8 +71,10 @@ class CheckResult:
             body += "<pre style='margin:4px 0;white-space:pre-wrap'>" + esc("\n".join(self.details)) + "</pre>"
         if self.hint and self.status != CORRECT:
             body += f"<details><summary>Hint</summary>{esc(self.hint)}</details>"
-        return (f"<div class='cu-check' style='border-left:6px solid {colour};padding:6px 10px;"
-                f"margin:4px 0;background:rgba(0,0,0,0.03)'>{body}</div>")
+        return (
+            f"<div class='cu-check' style='border-left:6px solid {colour};padding:6px 10px;"
+            f"margin:4px 0;background:rgba(0,0,0,0.03)'>{body}</div>"
+        )
 
 
 @dataclass
@@ -138,9 +140,11 @@ def compare(expected: Any, got: Any, *, atol: float = 1e-6, rtol: float = 1e-5, 
         diff = (g - e).abs()
         finite = torch.isfinite(diff)
         worst = f"{diff[finite].max().item():.3g}" if bool(finite.any()) else "inf/nan"
-        return (f"values differ{at}: {int((~close).sum())} of {e.numel()} entries are off "
-                f"(largest difference {worst}); first at index {index}: "
-                f"expected {e[tuple(bad)].item():.6g}, got {g[tuple(bad)].item():.6g}")
+        return (
+            f"values differ{at}: {int((~close).sum())} of {e.numel()} entries are off "
+            f"(largest difference {worst}); first at index {index}: "
+            f"expected {e[tuple(bad)].item():.6g}, got {g[tuple(bad)].item():.6g}"
+        )
     if isinstance(expected, bool) or isinstance(expected, str) or expected is None:
         return None if got == expected else f"expected {_short(expected)}{at}, got {_short(got)}"
     if isinstance(expected, (int, float, np.floating, np.integer)):
@@ -192,15 +196,26 @@ def _copy_inputs(case: Case) -> tuple[tuple, dict]:
 
 
 def _not_attempted(name: str) -> CheckResult:
-    return CheckResult(name, NOT_ATTEMPTED,
-                       "The exercise still raises NotImplementedError: replace that line with your code, "
-                       "run the cell, then run this check again.")
+    return CheckResult(
+        name,
+        NOT_ATTEMPTED,
+        "The exercise still raises NotImplementedError: replace that line with your code, "
+        "run the cell, then run this check again.",
+    )
 
 
-def check_function(name: str, user_fn: Any, cases: Sequence[Case], *, reference: Callable | None = None,
-                   hint: str = "", atol: float = 1e-6, rtol: float = 1e-5,
-                   compare_fn: Callable[[Any, Any], str | None] | None = None,
-                   success: str = "") -> CheckResult:
+def check_function(
+    name: str,
+    user_fn: Any,
+    cases: Sequence[Case],
+    *,
+    reference: Callable | None = None,
+    hint: str = "",
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    compare_fn: Callable[[Any, Any], str | None] | None = None,
+    success: str = "",
+) -> CheckResult:
     """Check a learner's function on `cases`.
 
     Args:
@@ -215,8 +230,12 @@ def check_function(name: str, user_fn: Any, cases: Sequence[Case], *, reference:
         success: extra words for the confirmation, e.g. "it matches torch.relu".
     """
     if not callable(user_fn):
-        return CheckResult(name, INCORRECT, f"Expected a function, got {type(user_fn).__name__}.",
-                           hint=f"Pass the function itself, e.g. check_{name}({name}), without calling it.")
+        return CheckResult(
+            name,
+            INCORRECT,
+            f"Expected a function, got {type(user_fn).__name__}.",
+            hint=f"Pass the function itself, e.g. check_{name}({name}), without calling it.",
+        )
     if not cases:
         raise ValueError("check_function: cases must not be empty")
     for i, case in enumerate(cases, start=1):
@@ -227,19 +246,34 @@ def check_function(name: str, user_fn: Any, cases: Sequence[Case], *, reference:
         except NotImplementedError:
             return _not_attempted(name)
         except Exception as exc:  # explained, never a traceback
-            return CheckResult(name, INCORRECT, f"Your function raised {type(exc).__name__} on case {i} of {len(cases)}.",
-                               [f"input:  {case.describe()}", f"error:  {exc}"], hint)
-        problem = (compare_fn(expected, got) if compare_fn else compare(expected, got, atol=atol, rtol=rtol))
+            return CheckResult(
+                name,
+                INCORRECT,
+                f"Your function raised {type(exc).__name__} on case {i} of {len(cases)}.",
+                [f"input:  {case.describe()}", f"error:  {exc}"],
+                hint,
+            )
+        problem = compare_fn(expected, got) if compare_fn else compare(expected, got, atol=atol, rtol=rtol)
         if problem:
-            return CheckResult(name, INCORRECT, f"Case {i} of {len(cases)} does not match.",
-                               [f"input:    {case.describe()}", f"problem:  {problem}",
-                                f"expected: {_short(expected)}", f"got:      {_short(got)}"], hint)
+            return CheckResult(
+                name,
+                INCORRECT,
+                f"Case {i} of {len(cases)} does not match.",
+                [
+                    f"input:    {case.describe()}",
+                    f"problem:  {problem}",
+                    f"expected: {_short(expected)}",
+                    f"got:      {_short(got)}",
+                ],
+                hint,
+            )
     extra = f" {success}" if success else ""
     return CheckResult(name, CORRECT, f"All {len(cases)} cases match.{extra}")
 
 
-def check_value(name: str, got: Any, expected: Any, *, hint: str = "", atol: float = 1e-6, rtol: float = 1e-5,
-                success: str = "") -> CheckResult:
+def check_value(
+    name: str, got: Any, expected: Any, *, hint: str = "", atol: float = 1e-6, rtol: float = 1e-5, success: str = ""
+) -> CheckResult:
     """Check a single value a learner computed (use `...` or NotImplementedError for "not attempted")."""
     if got is Ellipsis:
         return _not_attempted(name)

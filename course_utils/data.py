@@ -20,8 +20,9 @@ def _check_common(n_samples: int, noise: float) -> None:
         raise ValueError(f"noise must be a number >= 0, got {noise!r}")
 
 
-def make_toy_2d(name: str = "moons", n_samples: int = 400, noise: float = 0.1, seed: int = 0
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def make_toy_2d(
+    name: str = "moons", n_samples: int = 400, noise: float = 0.1, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A two-class 2-D data set, standardised, from a seed.
 
     Args:

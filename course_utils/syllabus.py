@@ -54,7 +54,9 @@ def validate_course_metadata(meta: object, where: str = "metadata.course") -> li
             problems.append(f"{where}.{key} should be {kind.__name__}, got {type(meta[key]).__name__}")
     if isinstance(meta.get("minutes"), int) and not 5 <= meta["minutes"] <= 240:
         problems.append(f"{where}.minutes should be between 5 and 240, got {meta['minutes']}")
-    if isinstance(meta.get("objectives"), list) and not (meta["objectives"] and all(isinstance(o, str) for o in meta["objectives"])):
+    if isinstance(meta.get("objectives"), list) and not (
+        meta["objectives"] and all(isinstance(o, str) for o in meta["objectives"])
+    ):
         problems.append(f"{where}.objectives should be a non-empty list of strings")
     if meta.get("device") not in DEVICES and "device" in meta:
         problems.append(f"{where}.device should be one of {DEVICES}, got {meta['device']!r}")
@@ -69,8 +71,16 @@ def load_syllabus(notebooks_dir: Path | str = NOTEBOOKS_DIR) -> list[Entry]:
         problems = validate_course_metadata(meta, f"{path.name}: metadata.course")
         if problems:
             raise ValueError("; ".join(problems))
-        entries.append(Entry(path.stem, meta["term"], meta["minutes"], tuple(meta["prerequisites"]),
-                             tuple(meta["objectives"]), meta["device"]))
+        entries.append(
+            Entry(
+                path.stem,
+                meta["term"],
+                meta["minutes"],
+                tuple(meta["prerequisites"]),
+                tuple(meta["objectives"]),
+                meta["device"],
+            )
+        )
     return entries
 
 
@@ -79,7 +89,9 @@ def syllabus_markdown(entries: list[Entry]) -> str:
     rows = ["| # | notebook | term | minutes | builds on | device |", "|---|---|---|---|---|---|"]
     for e in entries:
         prereq = ", ".join(p[:2] for p in e.prerequisites) or "none"
-        rows.append(f"| {e.number} | [{e.title}](notebooks/{e.stem}.ipynb) | {e.term} | {e.minutes} | {prereq} | {e.device} |")
+        rows.append(
+            f"| {e.number} | [{e.title}](notebooks/{e.stem}.ipynb) | {e.term} | {e.minutes} | {prereq} | {e.device} |"
+        )
     total = sum(e.minutes for e in entries)
     rows.append(f"| | **total** | | **{total}** | | |")
     return "\n".join(rows)
@@ -165,23 +177,41 @@ def draw_prerequisite_graph(entries: list[Entry], ax=None):
     for e in entries:
         x, y = centre(e.stem)
         colour = PALETTE["orange"] if e.device == "gpu-optional" else PALETTE["sky"]
-        box = FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0,rounding_size=0.06",
-                             fc=colour, ec="0.3", lw=1, alpha=0.95, zorder=3)
+        box = FancyBboxPatch(
+            (x - box_w / 2, y - box_h / 2),
+            box_w,
+            box_h,
+            boxstyle="round,pad=0,rounding_size=0.06",
+            fc=colour,
+            ec="0.3",
+            lw=1,
+            alpha=0.95,
+            zorder=3,
+        )
         ax.add_patch(box)
         boxes[e.stem] = box
         texts[e.stem] = ax.text(x, y, "", ha="center", va="center", fontsize=9, zorder=4)
     ax.set_title("The course: each arrow points from a notebook to one that builds on it", fontsize=11)
     if any(e.device == "gpu-optional" for e in entries):
-        ax.text(0.5, 0.0, "orange: uses a GPU when there is one (a CPU is enough)", transform=ax.transAxes,
-                ha="center", va="bottom", fontsize=8.5, color="0.25")
+        ax.text(
+            0.5,
+            0.0,
+            "orange: uses a GPU when there is one (a CPU is enough)",
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            fontsize=8.5,
+            color="0.25",
+        )
     fig.draw_without_rendering()  # runs the layout engine: the axes' final size, which the measurements below need
     to_px = ax.transData.transform
 
     rects = {}  # each box in pixels, with a little room around it
     for stem in boxes:
         bx, by = centre(stem)
-        (left, bottom), (right, top) = to_px([(bx - box_w / 2 - 0.04, by - box_h / 2 - 0.04),
-                                              (bx + box_w / 2 + 0.04, by + box_h / 2 + 0.04)])
+        (left, bottom), (right, top) = to_px(
+            [(bx - box_w / 2 - 0.04, by - box_h / 2 - 0.04), (bx + box_w / 2 + 0.04, by + box_h / 2 + 0.04)]
+        )
         rects[stem] = (left, bottom, right, top)
     centres_px = {stem: tuple(to_px(centre(stem))) for stem in boxes}
 
@@ -193,8 +223,11 @@ def draw_prerequisite_graph(entries: list[Entry], ax=None):
         for t in [i / 40 for i in range(1, 40)]:
             px = (1 - t) ** 2 * x0 + 2 * t * (1 - t) * cx + t**2 * x1
             py = (1 - t) ** 2 * y0 + 2 * t * (1 - t) * cy + t**2 * y1
-            hits += sum(left <= px <= right and bottom <= py <= top
-                        for stem, (left, bottom, right, top) in rects.items() if stem not in (a, b))
+            hits += sum(
+                left <= px <= right and bottom <= py <= top
+                for stem, (left, bottom, right, top) in rects.items()
+                if stem not in (a, b)
+            )
         return hits
 
     for e in entries:
@@ -202,12 +235,26 @@ def draw_prerequisite_graph(entries: list[Entry], ax=None):
             if p not in place:
                 continue
             # the straightest arc that passes no other box (or the fewest)
-            rad = min((0.0, 0.15, -0.15, 0.3, -0.3, 0.45, -0.45, 0.6, -0.6),
-                      key=lambda r, a=p, b=e.stem: (crossings(r, a, b), abs(r)))
-            ax.annotate("", xy=centre(e.stem), xytext=centre(p), zorder=2,
-                        arrowprops={"arrowstyle": "-|>", "color": "0.5", "lw": 1.1, "patchA": boxes[p],
-                                    "patchB": boxes[e.stem], "shrinkA": 1, "shrinkB": 1,
-                                    "connectionstyle": f"arc3,rad={rad}"})
+            rad = min(
+                (0.0, 0.15, -0.15, 0.3, -0.3, 0.45, -0.45, 0.6, -0.6),
+                key=lambda r, a=p, b=e.stem: (crossings(r, a, b), abs(r)),
+            )
+            ax.annotate(
+                "",
+                xy=centre(e.stem),
+                xytext=centre(p),
+                zorder=2,
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "color": "0.5",
+                    "lw": 1.1,
+                    "patchA": boxes[p],
+                    "patchB": boxes[e.stem],
+                    "shrinkA": 1,
+                    "shrinkB": 1,
+                    "connectionstyle": f"arc3,rad={rad}",
+                },
+            )
     # wrap each label to its box, shrinking the font until every line fits (measured, not guessed)
     # (a figure from new_figure has no drawing canvas yet: matplotlib's own renderer measures the same)
     renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else fig._get_renderer()
@@ -215,8 +262,16 @@ def draw_prerequisite_graph(entries: list[Entry], ax=None):
         box_px = boxes[e.stem].get_window_extent(renderer)
         text = texts[e.stem]
         # whole words first, down to 7 points; only then split a word too long for its box
-        for size, split in ((9, False), (8.5, False), (8, False), (7.5, False), (7, False), (7, True), (6.5, True),
-                            (6, True)):
+        for size, split in (
+            (9, False),
+            (8.5, False),
+            (8, False),
+            (7.5, False),
+            (7, False),
+            (7, True),
+            (6.5, True),
+            (6, True),
+        ):
             text.set_fontsize(size)
             chars = max(4, int(box_px.width / (0.55 * size * fig.dpi / 72)))
             lines = textwrap.wrap(f"{e.number} · {e.term}", chars, break_long_words=split)
@@ -243,7 +298,9 @@ def colab_url(stem: str, repository: str = REPOSITORY, branch: str = BRANCH) -> 
     """
     if not isinstance(stem, str) or not re.fullmatch(r"[A-Za-z0-9_]+", stem):
         raise ValueError(f"colab_url: stem must be a notebook name without .ipynb (letters, digits, _), got {stem!r}")
-    match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", repository if isinstance(repository, str) else "")
+    match = re.fullmatch(
+        r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", repository if isinstance(repository, str) else ""
+    )
     if not match:
         raise ValueError(f"colab_url: repository must look like https://github.com/<owner>/<name>, got {repository!r}")
     if not isinstance(branch, str) or not re.fullmatch(r"[\w./-]+", branch):
@@ -326,10 +383,16 @@ class WorkshopFormat:
 
 
 WORKSHOP_FORMATS = (
-    WorkshopFormat("One day", "09:00 to 17:30, with lunch from 12:30 to 13:30.",
-                   (Session("Morning", "09:00", 210), Session("Afternoon", "13:30", 240))),
-    WorkshopFormat("Two half days", "Two mornings, 09:00 to 13:00, on consecutive days or a week apart.",
-                   (Session("Day 1", "09:00", 240), Session("Day 2", "09:00", 240))),
+    WorkshopFormat(
+        "One day",
+        "09:00 to 17:30, with lunch from 12:30 to 13:30.",
+        (Session("Morning", "09:00", 210), Session("Afternoon", "13:30", 240)),
+    ),
+    WorkshopFormat(
+        "Two half days",
+        "Two mornings, 09:00 to 13:00, on consecutive days or a week apart.",
+        (Session("Day 1", "09:00", 240), Session("Day 2", "09:00", 240)),
+    ),
 )
 
 
@@ -364,8 +427,14 @@ def workshop_order(entries: Sequence[Entry]) -> list[Entry]:
     return ordered
 
 
-def schedule_workshop(entries: Sequence[Entry], sessions: Sequence[Session], *, break_every: int = BREAK_EVERY,
-                      break_minutes: int = BREAK_MINUTES, allow_leftover: bool = False) -> Schedule:
+def schedule_workshop(
+    entries: Sequence[Entry],
+    sessions: Sequence[Session],
+    *,
+    break_every: int = BREAK_EVERY,
+    break_minutes: int = BREAK_MINUTES,
+    allow_leftover: bool = False,
+) -> Schedule:
     """Fill the sessions, in order, with the notebooks (prerequisites first) and breaks.
 
     Notebooks are never split: one that does not fit in what is left of a session opens the next.
@@ -424,8 +493,10 @@ def schedule_workshop(entries: Sequence[Entry], sessions: Sequence[Session], *, 
         filled.append(ScheduledSession(session, tuple(slots)))
     if queue and not allow_leftover:
         missing = sum(e.minutes for e in queue)
-        raise ValueError(f"schedule_workshop: {[e.stem for e in queue]} ({missing} min) do not fit in the sessions "
-                         f"{[s.name for s in sessions]}: add time or a session, or pass allow_leftover=True")
+        raise ValueError(
+            f"schedule_workshop: {[e.stem for e in queue]} ({missing} min) do not fit in the sessions "
+            f"{[s.name for s in sessions]}: add time or a session, or pass allow_leftover=True"
+        )
     return Schedule(tuple(filled), tuple(queue))
 
 
@@ -435,8 +506,12 @@ def _label(e: Entry) -> str:
 
 def _session_markdown(scheduled: ScheduledSession) -> list[str]:
     s = scheduled.session
-    lines = [f"### {s.name}, {_clock(s.start, 0)} to {_clock(s.start, s.minutes)}", "",
-             "| time | notebook | minutes | builds on |", "|---|---|---|---|"]
+    lines = [
+        f"### {s.name}, {_clock(s.start, 0)} to {_clock(s.start, s.minutes)}",
+        "",
+        "| time | notebook | minutes | builds on |",
+        "|---|---|---|---|",
+    ]
     for slot in scheduled.slots:
         when = f"{_clock(s.start, slot.start)}–{_clock(s.start, slot.start + slot.minutes)}"
         if slot.is_break:
@@ -447,13 +522,21 @@ def _session_markdown(scheduled: ScheduledSession) -> list[str]:
             gpu = " (GPU optional)" if e.device == "gpu-optional" else ""
             lines.append(f"| {when} | [{_label(e)}](notebooks/{e.stem}.ipynb){gpu} | {e.minutes} | {prereq} |")
     slack = s.minutes - scheduled.used_minutes
-    lines += ["", f"{scheduled.teaching_minutes} min of notebooks and {scheduled.break_minutes} min of breaks; "
-                  f"{slack} min left for questions."]
+    lines += [
+        "",
+        f"{scheduled.teaching_minutes} min of notebooks and {scheduled.break_minutes} min of breaks; "
+        f"{slack} min left for questions.",
+    ]
     return lines
 
 
-def workshop_markdown(entries: Sequence[Entry], formats: Sequence[WorkshopFormat] = WORKSHOP_FORMATS, *,
-                      break_every: int = BREAK_EVERY, break_minutes: int = BREAK_MINUTES) -> str:
+def workshop_markdown(
+    entries: Sequence[Entry],
+    formats: Sequence[WorkshopFormat] = WORKSHOP_FORMATS,
+    *,
+    break_every: int = BREAK_EVERY,
+    break_minutes: int = BREAK_MINUTES,
+) -> str:
     """WORKSHOP.md: the agenda of each format, what to prepare, and what each notebook covers.
 
     Args:
@@ -489,8 +572,9 @@ def workshop_markdown(entries: Sequence[Entry], formats: Sequence[WorkshopFormat
         "- **Student copies**: `make student` writes the notebooks without solutions to `build/student/`.",
     ]
     for fmt in formats:
-        plan = schedule_workshop(entries, fmt.sessions, break_every=break_every, break_minutes=break_minutes,
-                                 allow_leftover=True)
+        plan = schedule_workshop(
+            entries, fmt.sessions, break_every=break_every, break_minutes=break_minutes, allow_leftover=True
+        )
         lines += ["", f"## {fmt.name}", "", fmt.summary]
         for session in plan.sessions:
             lines += [""] + _session_markdown(session)

@@ -14,9 +14,9 @@ from tqdm.auto import tqdm
 class History:
     """What happened during training, one entry per step or per epoch."""
 
-    step_loss: list[float] = field(default_factory=list)   # training loss after each optimizer step
+    step_loss: list[float] = field(default_factory=list)  # training loss after each optimizer step
     epoch_loss: list[float] = field(default_factory=list)  # mean training loss over each epoch
-    val_loss: list[float] = field(default_factory=list)    # validation loss after each epoch
+    val_loss: list[float] = field(default_factory=list)  # validation loss after each epoch
     val_accuracy: list[float] = field(default_factory=list)  # validation accuracy after each epoch
     examples_seen: list[int] = field(default_factory=list)  # cumulative examples after each step
 
@@ -24,13 +24,16 @@ class History:
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     """Share of rows whose largest logit is the true class."""
     if logits.shape[0] != y.shape[0]:
-        raise ValueError(f"accuracy: logits and y must have the same first dimension, got {logits.shape[0]} and {y.shape[0]}")
+        raise ValueError(
+            f"accuracy: logits and y must have the same first dimension, got {logits.shape[0]} and {y.shape[0]}"
+        )
     return (logits.argmax(dim=-1) == y).float().mean().item()
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor,
-             loss_fn: Callable = nn.functional.cross_entropy) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: Callable = nn.functional.cross_entropy
+) -> dict[str, float]:
     """Loss and (for class labels) accuracy of `model` on `(X, y)`, in eval mode."""
     was_training = model.training
     model.eval()
@@ -42,10 +45,21 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor,
     return result
 
 
-def train_model(model: nn.Module, optimizer: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor, *,
-                epochs: int = 10, batch_size: int = 32, loss_fn: Callable = nn.functional.cross_entropy,
-                X_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
-                seed: int = 0, progress: bool = True, stop_on_nan: bool = True) -> History:
+def train_model(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    loss_fn: Callable = nn.functional.cross_entropy,
+    X_val: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    stop_on_nan: bool = True,
+) -> History:
     """Mini-batch training on tensors held in memory.
 
     Args:
@@ -78,7 +92,7 @@ def train_model(model: nn.Module, optimizer: torch.optim.Optimizer, X: torch.Ten
         perm = torch.randperm(n, generator=g)
         total, count = 0.0, 0
         for start in range(0, n, batch_size):
-            idx = perm[start:start + batch_size]
+            idx = perm[start : start + batch_size]
             loss = loss_fn(model(X[idx]), y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

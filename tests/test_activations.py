@@ -145,6 +145,7 @@ def test_gains_explode_and_vanish():
 
 
 # ---------------------------------------------------------------- the notebook's claims, on three seeds
+@pytest.mark.slow
 def test_identity_cannot_bend_the_boundary_three_seeds():
     """Notebook 01 asserts the accuracy table on seed 0; its text says that three seeds agree."""
     for seed in (1, 2):  # seed 0 is asserted in the notebook
@@ -164,6 +165,7 @@ def test_identity_cannot_bend_the_boundary_three_seeds():
         compute_decision_boundary("swish")
 
 
+@pytest.mark.slow
 @single_thread()  # tiny networks: one thread (several threads on a busy machine are many times slower)
 def test_deep_sigmoid_stack_does_not_train_three_seeds():
     """Notebook 01, experiment 3: 10 sigmoid layers stay at the loss of a coin flip; tanh and ReLU fit moons."""
@@ -206,6 +208,7 @@ def test_decision_boundary_is_cached_and_returns_a_copy():
     assert b["accuracy"] > 0.5 and len(b["losses"]) == 300
 
 
+@pytest.mark.slow
 def test_widgets_fit_a_laptop_screen():
     """At most about 600 px tall with controls: the figures are wide and short (<= 3.4 in at 80-100 dpi)."""
     for make in (make_decision_boundary_explorer, make_gradient_depth_explorer):

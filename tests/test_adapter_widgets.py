@@ -170,7 +170,8 @@ def test_read_transfer_table_on_a_small_file(tmp_path):
     readme.write_text(
         "**Coherence**: test accuracy, mean\n\n| method | chosen | 16 labels | 32 labels |\n|---|---|---|---|\n"
         "| probe | lr 1 | 0.500 ± 0.010 (0.49-0.51) | - |\n| adapter | lr 2 | 0.600 ± 0.020 (0.58-0.62) | "
-        "0.700 ± 0.000 (0.70-0.70) |\n\nSome text.\n"
+        "0.700 ± 0.000 (0.70-0.70) |\n\nSome text.\n",
+        encoding="utf-8",  # "±": read_transfer_table reads UTF-8, Windows would write cp1252
     )
     table = read_transfer_table("coherence", readme)
     assert table == {

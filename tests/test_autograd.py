@@ -417,7 +417,7 @@ def _lesson_engine():
     """A fresh copy of the lesson block of autograd.py, run on its own as notebook 02's mechanism cell is."""
     import course_utils.autograd as autograd
 
-    source = Path(autograd.__file__).read_text()
+    source = Path(autograd.__file__).read_text(encoding="utf-8")
     lesson = source.split("# ---- the lesson: the same lines as notebook 02's mechanism cell ----\n")[1]
     namespace = {"math": math}
     exec(lesson.split("\n# ---- the public engine")[0], namespace)

@@ -20,10 +20,12 @@ def test_browser_latencies_summarise_each_notebook_and_all(tmp_path):
     moves = lambda ms, explorer=0: [  # noqa: E731
         {"explorer": "demo", "explorer_index": explorer, "control": "n", "latency_ms": v} for v in ms
     ]
-    data = {"a.ipynb": {"run_all_s": 1.0, "controls": moves([100, 120, 140])},
-            "b.ipynb": {"run_all_s": 1.0, "controls": moves([200, 900, 250], 0) + moves([150], 1)}}
+    data = {
+        "a.ipynb": {"run_all_s": 1.0, "controls": moves([100, 120, 140])},
+        "b.ipynb": {"run_all_s": 1.0, "controls": moves([200, 900, 250], 0) + moves([150], 1)},
+    }
     path = tmp_path / "browser-latency.json"
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data), encoding="utf-8")
     rows = {row["notebook"]: row for row in bench.browser_latencies(path)}
     assert rows["a.ipynb"]["ok"] and rows["a.ipynb"]["moves"] == 3 and rows["a.ipynb"]["controls"] == 1
     assert not rows["b.ipynb"]["ok"] and rows["b.ipynb"]["max_ms"] == 900 and rows["b.ipynb"]["controls"] == 2
@@ -38,7 +40,7 @@ def test_browser_sizes_flag_tall_widgets_and_upscaled_figures(tmp_path):
     widgets = [widget("fits", 580, 1.0), widget("tall", 640, 1.0), widget("stretched", 500, 1.3)]
     data = {"a.ipynb": {"run_all_s": 1.0, "controls": [], "widgets": widgets}}
     path = tmp_path / "browser-latency.json"
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data), encoding="utf-8")
     ok = {row["explorer"]: row["ok"] for row in bench.browser_sizes(path)}
     assert ok == {"fits": True, "tall": False, "stretched": False}
     assert bench.browser_sizes(tmp_path / "missing.json") == []

@@ -95,9 +95,9 @@ def test_bundled_digits_match_their_checksum():
 
 def test_make_checkpoints_rewrites_the_generated_page_and_keeps_the_hand_written_sections(tmp_path):
     page = tmp_path / "README.md"
-    page.write_text(f"# Data\nstale table\n\n{HAND_WRITTEN}\n\n## Measured by hand\n\nkeep me\n")
+    page.write_text(f"# Data\nstale table\n\n{HAND_WRITTEN}\n\n## Measured by hand\n\nkeep me\n", encoding="utf-8")
     recipe = {"steps": 800, "n_chars": 1_000_000, "seed": 0, "batch_size": 32, "lr": 0.003}
     write_readme(page, [], recipe, [(0, 5.2, 0.5)], [])
-    text = page.read_text()
+    text = page.read_text(encoding="utf-8")
     assert "stale table" not in text and "## Files in data/" in text
     assert text.count(HAND_WRITTEN) == 1 and text.endswith("## Measured by hand\n\nkeep me\n")

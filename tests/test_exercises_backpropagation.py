@@ -129,7 +129,7 @@ def test_power_accepts_a_notebook_engine_of_its_own():
     """The notebook defines its own Value class; the check must build its inputs with that class."""
     import course_utils.autograd as autograd
 
-    source = Path(autograd.__file__).read_text()
+    source = Path(autograd.__file__).read_text(encoding="utf-8")
     lesson = source.split("# ---- the lesson: the same lines as notebook 02's mechanism cell ----\n")[1]
     namespace = {"math": math}
     exec(lesson.split("\n# ---- the public engine")[0], namespace)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_subpackage_is_listed_for_the_wheel():
     """pyproject.toml lists packages by name (find cannot map data/ into the package): none may be missing."""
     toml = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
-    config = toml.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    config = toml.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     listed = set(config["packages"])
     on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "course_utils").rglob("__init__.py")}
     assert on_disk <= listed, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(on_disk - listed)}"
@@ -114,7 +114,7 @@ def test_wheel_installed_outside_the_checkout_loads_the_shipped_model_and_corpus
     )
     # the current environment's packages (torch, matplotlib, ...) after the fresh one's own; a plain path line,
     # so the checkout's editable-install hook in there is not run
-    (purelib / "zz_borrowed_site_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (purelib / "zz_borrowed_site_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     install = subprocess.run(
         [
             sys.executable,

@@ -50,7 +50,7 @@ def test_mechanism_cells_are_the_package_source(path):
     for i, source, body in mechanism_cells(path):
         package_file = ROOT / source
         assert package_file.is_file(), f"{path.name} cell {i} names {source}, which does not exist"
-        cell, package = _normalise(body), _normalise(package_file.read_text())
+        cell, package = _normalise(body), _normalise(package_file.read_text(encoding="utf-8"))
         assert cell, f"{path.name} cell {i}: empty mechanism cell"
         if cell not in package:
             # Point at the first line that differs, so the fix is quick.
@@ -60,8 +60,10 @@ def test_mechanism_cells_are_the_package_source(path):
                     break
             else:
                 n = 0
-            pytest.fail(f"{path.name} cell {i} differs from {source} at its line {n + 2}: {lines[n]!r} "
-                        "(edit both, or copy the cell into the package)")
+            pytest.fail(
+                f"{path.name} cell {i} differs from {source} at its line {n + 2}: {lines[n]!r} "
+                "(edit both, or copy the cell into the package)"
+            )
 
 
 @pytest.mark.parametrize("stem,source", sorted(REQUIRED.items()))

@@ -16,8 +16,16 @@ from course_utils.syllabus import NOTEBOOKS_DIR, validate_course_metadata
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 TERM_NOTEBOOKS = [p for p in NOTEBOOKS if not p.name.startswith("00_")]
-SECTIONS = ["## Intuition first", "## Mechanics", "## Experiments", "## Exercises", "## Pitfalls", "## Recap",
-            "## Where this shows up next", "## References"]
+SECTIONS = [
+    "## Intuition first",
+    "## Mechanics",
+    "## Experiments",
+    "## Exercises",
+    "## Pitfalls",
+    "## Recap",
+    "## Where this shows up next",
+    "## References",
+]
 ids = [p.stem for p in NOTEBOOKS]
 
 
@@ -76,8 +84,13 @@ def test_term_notebook_anatomy(path):
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# "), "first cell: the title"
     for word in ("Time:", "Prerequisites:"):
         assert word in cells[0].source, f"title cell should say {word}"
-    headings = [line.strip() for c in cells if c.cell_type == "markdown" for line in c.source.splitlines()
-                if line.startswith("## ")]
+    headings = [
+        line.strip()
+        for c in cells
+        if c.cell_type == "markdown"
+        for line in c.source.splitlines()
+        if line.startswith("## ")
+    ]
     positions = []
     for section in SECTIONS:
         found = [i for i, h in enumerate(headings) if h.startswith(section)]
@@ -100,7 +113,7 @@ def test_exercises_have_solution_markers_and_checks(path):
     for i in exercises:
         src = cells[i].source
         assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src, f"exercise cell {i}: solution markers"
-        check = next(c for c in cells[i + 1:] if c.cell_type == "code")
+        check = next(c for c in cells[i + 1 :] if c.cell_type == "code")
         assert "check" in check.metadata.get("tags", []) and "check_" in check.source, f"cell after exercise {i}"
     later = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     assert "<details>" in later, "exercises need hints in <details> blocks"

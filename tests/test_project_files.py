@@ -23,15 +23,15 @@ def _name(requirement: str) -> str:
 
 
 def _pyproject():
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
 def _yaml_requirements(path: Path) -> dict[str, str]:
     """Package name -> requirement text, from the conda and pip sections of an environment file."""
     found = {}
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("dependencies:"))
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         item = line.strip()
         if not item.startswith("- ") or item.endswith(":"):
             continue
@@ -50,15 +50,17 @@ def test_environment_files_match_pyproject_dependencies():
         for name, requirement in deps.items():
             lower = re.search(r">=\s*([\d.]+)", requirement)
             assert lower and lower.group(1) in env[name], f"{env_file.name}: {name} should say >={lower.group(1)}"
-    assert "- -e ." in (ROOT / "environment.yml").read_text(), "environment.yml installs the course editable"
-    assert "pip install" in (ROOT / "binder" / "postBuild").read_text()
+    assert "- -e ." in (ROOT / "environment.yml").read_text(encoding="utf-8"), (
+        "environment.yml installs the course editable"
+    )
+    assert "pip install" in (ROOT / "binder" / "postBuild").read_text(encoding="utf-8")
 
 
 def _lock_blocks(path: Path) -> dict[str, list[str]]:
     """Package name -> the lines of its entries (a pin line and its `--hash` lines) in a lock file."""
     blocks: dict[str, list[str]] = {}
     current = None
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if not line or line.lstrip().startswith("#"):
             continue
         if not line[0].isspace():
@@ -98,8 +100,12 @@ def test_lock_files_pin_every_dependency_with_hashes(name, extras, suffix):
 
 
 def test_default_environment_does_not_force_cpu_torch():
-    assert "whl/cpu" not in (ROOT / "environment.yml").read_text(), "GPU users would silently get CPU torch"
-    assert "whl/cpu" in (ROOT / "binder" / "environment.yml").read_text(), "Binder has no GPU: take the CPU build"
+    assert "whl/cpu" not in (ROOT / "environment.yml").read_text(encoding="utf-8"), (
+        "GPU users would silently get CPU torch"
+    )
+    assert "whl/cpu" in (ROOT / "binder" / "environment.yml").read_text(encoding="utf-8"), (
+        "Binder has no GPU: take the CPU build"
+    )
 
 
 def test_generated_docs_are_current():
@@ -108,9 +114,20 @@ def test_generated_docs_are_current():
 
 
 def test_makefile_and_ci_entry_point():
-    makefile = (ROOT / "Makefile").read_text()
-    for target in ("lab", "test", "test-fast", "lock", "execute", "bench", "docs", "checkpoints", "student", "normalize"):
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in (
+        "lab",
+        "test",
+        "test-fast",
+        "lock",
+        "execute",
+        "bench",
+        "docs",
+        "checkpoints",
+        "student",
+        "normalize",
+    ):
         assert re.search(rf"^{target}:", makefile, re.M), f"Makefile has no `{target}` target"
     assert re.search(r"^test-fast:", makefile, re.M), "contributors' quick loop: make test-fast"
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
-    assert "make test" in (ROOT / "README.md").read_text()
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "make test" in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -350,7 +350,7 @@ def test_char_tokenizer_file_errors(tmp_path):
     with pytest.raises(ValueError, match="directory"):
         load_text_file(tmp_path)
     empty = tmp_path / "empty.txt"
-    empty.write_text("")
+    empty.write_text("", encoding="utf-8")
     with pytest.raises(ValueError, match="empty"):
         CharTokenizer.from_file(empty)
     binary = tmp_path / "blob.bin"
@@ -362,7 +362,7 @@ def test_char_tokenizer_file_errors(tmp_path):
     with pytest.raises(ValueError, match="UTF-8"):
         CharTokenizer.from_file(latin)
     short = tmp_path / "short.txt"
-    short.write_text("too short")
+    short.write_text("too short", encoding="utf-8")
     with pytest.raises(ValueError, match="block_size"):
         CharTokenizer.from_file(short, block_size=64)
     assert load_text_file(short, block_size=8) == "too short"

@@ -11,8 +11,17 @@ def test_training_lowers_loss_and_records_history():
     torch.manual_seed(0)
     model = make_mlp(2, [16], 2)
     before = evaluate(model, X, y)["loss"]
-    history = train_model(model, torch.optim.Adam(model.parameters(), lr=0.05), X, y, epochs=20, batch_size=50,
-                          X_val=X, y_val=y, progress=False)
+    history = train_model(
+        model,
+        torch.optim.Adam(model.parameters(), lr=0.05),
+        X,
+        y,
+        epochs=20,
+        batch_size=50,
+        X_val=X,
+        y_val=y,
+        progress=False,
+    )
     assert len(history.step_loss) == 20 * 4 and history.examples_seen[-1] == 20 * 200
     assert len(history.val_accuracy) == 20
     assert history.val_loss[-1] < before / 2
@@ -25,8 +34,18 @@ def test_training_is_deterministic_for_a_seed():
     for _ in range(2):
         torch.manual_seed(0)
         model = make_mlp(2, [8], 2)
-        runs.append(train_model(model, torch.optim.SGD(model.parameters(), lr=0.1), X, y, epochs=3,
-                                batch_size=10, seed=5, progress=False).step_loss)
+        runs.append(
+            train_model(
+                model,
+                torch.optim.SGD(model.parameters(), lr=0.1),
+                X,
+                y,
+                epochs=3,
+                batch_size=10,
+                seed=5,
+                progress=False,
+            ).step_loss
+        )
     assert runs[0] == runs[1]
 
 
@@ -35,7 +54,9 @@ def test_training_stops_on_nan():
     model = make_mlp(2, [8], 2)
     with torch.no_grad():
         model[0].weight.fill_(float("nan"))
-    history = train_model(model, torch.optim.SGD(model.parameters(), lr=0.1), X, y, epochs=5, batch_size=16, progress=False)
+    history = train_model(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), X, y, epochs=5, batch_size=16, progress=False
+    )
     assert len(history.step_loss) == 1
 
 

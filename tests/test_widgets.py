@@ -186,6 +186,7 @@ def test_log_axes_get_plain_text_tick_labels():
     assert "1e-8" in labels and not any("$" in t or "mathdefault" in t for t in labels)
 
 
+@pytest.mark.slow  # builds every widget twice (about a minute)
 @pytest.mark.parametrize("style", ["default", "workshop"])
 def test_no_text_runs_off_the_figure(style):
     """Titles, labels and annotations stay inside the picture, also with the workshop's big fonts."""

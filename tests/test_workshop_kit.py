@@ -349,11 +349,11 @@ def test_the_real_course_schedules_with_prerequisites_first():
 
 
 def test_makefile_readme_and_instructor_guide():
-    makefile = (ROOT / "Makefile").read_text()
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "\nstudent:" in makefile and "tools/student_copies.py" in makefile
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/instructors.md" in readme and "WORKSHOP.md" in readme
-    guide = (ROOT / "docs" / "instructors.md").read_text()
+    guide = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
     for topic in (
         "make lab",
         "Littlest JupyterHub",

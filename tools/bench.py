@@ -129,7 +129,7 @@ def browser_latencies(path: Path = ROOT / "build" / "browser-latency.json") -> l
     age_h = (time.time() - path.stat().st_mtime) / 3600
     print(f"  (from {path}, written {age_h:.1f} h ago by the browser tests)")
     rows, everything = [], []
-    for notebook, data in json.loads(path.read_text()).items():
+    for notebook, data in json.loads(path.read_text(encoding="utf-8")).items():
         latencies = [c["latency_ms"] for c in data["controls"]]
         if not latencies:
             continue
@@ -147,7 +147,7 @@ def browser_sizes(path: Path = ROOT / "build" / "browser-latency.json") -> list[
     if not path.exists():
         return []
     rows = []
-    for notebook, data in json.loads(path.read_text()).items():
+    for notebook, data in json.loads(path.read_text(encoding="utf-8")).items():
         for w in data.get("widgets", []):
             ok = w["height_px"] <= HEIGHT_BUDGET_PX and w["scale"] <= 1.0
             rows.append({"notebook": notebook, **w, "ok": ok})
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         report["capstone"] = capstone_throughput()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    out.write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(
         f"written: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}; {'all within budget' if ok else 'SOME BUDGETS BROKEN'}"
     )

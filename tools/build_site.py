@@ -211,7 +211,7 @@ def build_site(out_dir: Path | str = DEFAULT_OUT, notebooks_dir: Path | str = NO
         page.write_text(notebook_page(path, entries, index, exporter), encoding="utf-8")
         shutil.copy(path, out_dir / "notebooks" / path.name)
         pages.append(page)
-    (out_dir / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
+    (out_dir / ".nojekyll").write_text("", encoding="utf-8")  # GitHub Pages: serve the files as they are
     return pages
 
 

@@ -33,8 +33,10 @@ def render_readme(text: str) -> str:
 def generated_files() -> dict[Path, str]:
     """Each generated file and the content it should have now."""
     readme = ROOT / "README.md"
-    return {readme: render_readme(readme.read_text(encoding="utf-8")),
-            ROOT / "WORKSHOP.md": workshop_markdown(load_syllabus())}
+    return {
+        readme: render_readme(readme.read_text(encoding="utf-8")),
+        ROOT / "WORKSHOP.md": workshop_markdown(load_syllabus()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

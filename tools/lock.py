@@ -41,14 +41,29 @@ def compile_lock(extras: list[str], path: Path, what: str) -> None:
     uv = shutil.which("uv") or sys.exit("tools/lock.py needs uv: pip install uv")
     with tempfile.TemporaryDirectory() as tmp:
         pin = Path(tmp) / "torch.txt"
-        pin.write_text(f"torch=={TORCH}\n")
-        cmd = [uv, "pip", "compile", str(ROOT / "pyproject.toml"), "--universal", "--generate-hashes",
-               "--python-version", OLDEST_PYTHON, "-c", str(pin), "--no-header", "--quiet",
-               "--no-emit-package", "course-utils", "-o", str(path)]
+        pin.write_text(f"torch=={TORCH}\n", encoding="utf-8")
+        cmd = [
+            uv,
+            "pip",
+            "compile",
+            str(ROOT / "pyproject.toml"),
+            "--universal",
+            "--generate-hashes",
+            "--python-version",
+            OLDEST_PYTHON,
+            "-c",
+            str(pin),
+            "--no-header",
+            "--quiet",
+            "--no-emit-package",
+            "course-utils",
+            "-o",
+            str(path),
+        ]
         for extra in extras:
             cmd += ["--extra", extra]
         subprocess.run(cmd, check=True, cwd=ROOT)
-    path.write_text(HEADER.format(python=OLDEST_PYTHON, what=what) + path.read_text())
+    path.write_text(HEADER.format(python=OLDEST_PYTHON, what=what) + path.read_text(encoding="utf-8"), encoding="utf-8")
 
 
 def without_cuda(text: str) -> str:
@@ -69,11 +84,11 @@ def main() -> int:
     for name, extras in (("lab", []), ("test", ["test", "site"])):
         path = OUT / f"{name}.txt"
         compile_lock(extras, path, "On Linux, PyTorch's CUDA build, as pip would install.")
-        cpu = without_cuda(path.read_text()).replace(
+        cpu = without_cuda(path.read_text(encoding="utf-8")).replace(
             "On Linux, PyTorch's CUDA build, as pip would install.",
             f"Without CUDA libraries: install torch=={TORCH} (its CPU build) first.",
         )
-        (OUT / f"{name}-cpu.txt").write_text(cpu)
+        (OUT / f"{name}-cpu.txt").write_text(cpu, encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)} and {name}-cpu.txt")
     return 0
 

@@ -210,7 +210,7 @@ def collect(args) -> list[dict]:
     """Phase 1: every lr of the grid on the selection seeds; phase 2: the chosen lr on the other seeds."""
     raw_path = Path(args.raw)
     raw_path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [json.loads(line) for line in raw_path.read_text().splitlines()] if raw_path.exists() else []
+    rows = [json.loads(line) for line in raw_path.read_text(encoding="utf-8").splitlines()] if raw_path.exists() else []
     done = {(r["task"], r["method"], r["n_labels"], r["seed"], r["hp"]) for r in rows}
     model, tokenizer, _ = load_pretrained()
     model.eval()
@@ -242,7 +242,7 @@ def collect(args) -> list[dict]:
     cheap = [(m, C) for m in STATIC for C in (C_GRID if m == "static" else (1.0,))]
     cheap += [("linear_probe", lr) for lr in lr_grid["linear_probe"]] if "linear_probe" in args.methods else []
     heavy = [m for m in args.methods if m != "linear_probe"]
-    with raw_path.open("a") as f:
+    with raw_path.open("a", encoding="utf-8") as f:
         for task_name in args.tasks:
             for seed in args.seeds:  # the static baselines and the probe are cheap: their whole grid, every seed
                 for n in args.labels:
@@ -462,12 +462,12 @@ def main(argv=None) -> int:
         print(json.dumps(attention_report(), indent=1))
         return 0
     if args.summarize_only:
-        rows = [json.loads(line) for line in Path(args.raw).read_text().splitlines()]
+        rows = [json.loads(line) for line in Path(args.raw).read_text(encoding="utf-8").splitlines()]
     else:
         rows = collect(args)
     summary = summarize(rows, args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, indent=1))
+    Path(args.out).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print(markdown(summary, args.labels, len(args.seeds)))
     return 0
 

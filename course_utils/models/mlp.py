@@ -9,8 +9,9 @@ from torch import nn
 from course_utils.activations import get_activation
 
 
-def make_mlp(in_features: int, hidden: Sequence[int], out_features: int, activation: str = "relu",
-             batch_norm: bool = False) -> nn.Sequential:
+def make_mlp(
+    in_features: int, hidden: Sequence[int], out_features: int, activation: str = "relu", batch_norm: bool = False
+) -> nn.Sequential:
     """Linear -> [BatchNorm] -> activation, once per hidden width, then a final Linear.
 
     Args:

@@ -643,7 +643,7 @@ def make_gpt_attention_explorer(
     ax_map.set_yticks(range(length))
     ax_map.tick_params(labelsize=7)
     ax_map.tick_params(axis="x", labelrotation=90)
-    label(ax_map, "key (earlier token)", "query")
+    label(ax_map, None, "query (row)")  # the keys are the columns (the title says so): no room below the tokens
     row_box = Rectangle((-0.5, 0), length, 1, fill=False, edgecolor=PALETTE["vermillion"], lw=2)
     ax_map.add_patch(row_box)
     bars = ax_bar.bar(range(length), np.zeros(length), color=PALETTE["blue"])
@@ -671,7 +671,7 @@ def make_gpt_attention_explorer(
         for i, bar in enumerate(bars):
             bar.set_height(row[i] if i <= query else 0.0)
             bar.set_color(PALETTE["orange"] if i == best else PALETTE["blue"])
-        map_title.set_text(f"layer {layer}, head {head}")
+        map_title.set_text(f"layer {layer}, head {head}; columns: keys")
         bar_title.set_text(f"query '{tokens[query]}' (position {query}) attends to ...")
         return (
             f"Layer {layer}, head {head}: '{tokens[query]}' (position {query}) puts {row[best]:.0%} of its "

@@ -229,7 +229,7 @@ def make_latent_explorer(epochs: int = 40, seed: int = 0) -> Explorer:
     ax_image.set_xticks([])
     ax_image.set_yticks([])
     ax_image.grid(False)
-    image_title = ax_image.set_title("")
+    image_title = ax_image.set_title("decoded from z = (0.00, 0.00)", fontsize=10)  # the layout keeps room for it
     ax_image.set_xlabel("decoder output (8x8 pixels)")
 
     def step(i: int) -> float:
@@ -251,7 +251,7 @@ def make_latent_explorer(epochs: int = 40, seed: int = 0) -> Explorer:
     def draw(z1: float, z2: float) -> str:
         point.set_data([z1], [z2])
         image.set_data(compute_decoded(model, (z1, z2)))
-        image_title.set_text(f"decoded from\nz = ({z1:.2f}, {z2:.2f})")
+        image_title.set_text(f"decoded from z = ({z1:.2f}, {z2:.2f})")
         digit, share = compute_nearest_class(codes, labels, (z1, z2))
         return (
             f"The 15 training digits whose codes lie nearest this point are {share:.0%} <b>{digit}</b>s. "

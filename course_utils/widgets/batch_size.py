@@ -347,7 +347,7 @@ def make_batch_size_explorer(config: BatchSizeConfig | None = None) -> Explorer:
     label(
         ax_noise,
         "along the full-batch gradient g",
-        "across g (noisiest direction)",
+        "across g (noisiest)",
         "(a) gradient noise at the starting weights",
     )
 

@@ -3,7 +3,8 @@
 The server runs on 127.0.0.1 with a random token, serves the notebooks' student copies (solutions
 replaced by `raise NotImplementedError()`, as `make student` writes them) in a temporary folder, so
 nothing a test does can touch the committed files and the browser run checks the student copies too
-(each notebook is executed once per `make test` by nbval, and once here); it has its own settings: no news prompt,
+(where this runs, it also does nbval's checks, and nbval leaves those notebooks to it: the repository's
+conftest.py); it has its own settings: no news prompt,
 no autosave, no virtual scrolling (so every cell is in the page). Chromium is Debian's
 (`/usr/bin/chromium`), never one Playwright downloads.
 """
@@ -59,15 +60,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def lab_server(tmp_path_factory, chromium_path):
+def lab_home(tmp_path_factory) -> Path:
+    """The server's folder: notebooks/ (the student copies it serves), settings/, runtime/ (kernel files)."""
+    return tmp_path_factory.mktemp("lab")
+
+
+@pytest.fixture(scope="session")
+def lab_server(lab_home, chromium_path):
     """Start JupyterLab on a copy of the notebooks; yield (base_url, token); stop it afterwards."""
-    home = tmp_path_factory.mktemp("lab")
+    home = lab_home
     make_student_copies(course_notebooks(), home / "notebooks")
     settings = home / "settings"
     for name, values in LAB_SETTINGS.items():
         target = settings / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(values))
+        target.write_text(json.dumps(values), encoding="utf-8")
     token = secrets.token_hex(16)
     port = _free_port()
     env = dict(
@@ -92,7 +99,7 @@ def lab_server(tmp_path_factory, chromium_path):
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = open(home / "server.log", "w")
+    log = open(home / "server.log", "w", encoding="utf-8")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -105,7 +112,9 @@ def lab_server(tmp_path_factory, chromium_path):
             pass
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
-            pytest.fail(f"JupyterLab did not start:\n{(home / 'server.log').read_text()[-3000:]}")
+            pytest.fail(
+                f"JupyterLab did not start:\n{(home / 'server.log').read_text(encoding='utf-8', errors='replace')[-3000:]}"
+            )
         time.sleep(0.5)
     yield base, token
     proc.terminate()

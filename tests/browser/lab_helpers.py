@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.request
 from pathlib import Path
 
-RUN_TIMEOUT_S = 300
+RUN_TIMEOUT_S = 600  # Run All of the slowest notebook (the capstone, about 3 minutes idle) on a busy machine
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the visible tab
 CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
 
@@ -75,6 +76,66 @@ def run_all(page) -> float:
         polling=500,
     )
     return time.perf_counter() - start
+
+
+def save_notebook(page, path: Path, timeout_s: float = 30) -> dict:
+    """Save the open notebook (File > Save Notebook) to `path` and return it as read back from disk."""
+    before = path.stat().st_mtime_ns
+    _menu(page, "File", "docmanager:save")
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if path.stat().st_mtime_ns != before:
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:  # caught mid-write
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"{path.name} was not saved within {timeout_s} s")
+
+
+def shown_text(outputs: list) -> str:
+    """What a cell showed as text, as nbval compares it: stream text and text/plain results; errors named."""
+    parts = []
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream":
+            parts.append("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
+        elif kind in ("execute_result", "display_data"):
+            plain = out.get("data", {}).get("text/plain", "")
+            parts.append("".join(plain) if isinstance(plain, list) else plain)
+        elif kind == "error":
+            parts.append(f"ERROR {out.get('ename')}: {out.get('evalue')}")
+    return "".join(parts)
+
+
+def notebook_kernel(base: str, token: str, runtime_dir: Path, name: str):
+    """A client of the kernel that the page's notebook `name` runs on (a second client beside the page's)."""
+    from jupyter_client import BlockingKernelClient
+
+    with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=10) as response:
+        sessions = json.loads(response.read())
+    ids = [s["kernel"]["id"] for s in sessions if s.get("path", "").endswith(name) and s.get("kernel")]
+    assert ids, f"no kernel session for {name}: {sessions}"
+    client = BlockingKernelClient()
+    client.load_connection_file(str(runtime_dir / f"kernel-{ids[-1]}.json"))
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    return client
+
+
+def run_in_kernel(client, code: str, timeout_s: float = RUN_TIMEOUT_S) -> tuple[str, str | None]:
+    """Execute `code` in the kernel; return (the text it showed, "Name: message" of its error or None)."""
+    outputs = []
+
+    def collect(msg):
+        if msg["msg_type"] in ("stream", "execute_result", "display_data", "error"):
+            outputs.append({"output_type": msg["msg_type"], **msg["content"]})
+
+    client.execute_interactive(code, timeout=timeout_s, output_hook=collect, store_history=False)
+    errors = [o for o in outputs if o["output_type"] == "error"]
+    return shown_text([o for o in outputs if o["output_type"] != "error"]), (
+        f"{errors[0]['ename']}: {errors[0]['evalue']}" if errors else None
+    )
 
 
 def error_outputs(page) -> list[str]:
@@ -302,6 +363,6 @@ def save_records(
 ) -> None:
     """Merge this notebook's browser measurements into a JSON file the benchmark reports."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(path.read_text()) if path.exists() else {}
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     data[notebook] = {"run_all_s": round(run_s, 1), "controls": records, "widgets": widgets or [], "burst": burst}
-    path.write_text(json.dumps(data, indent=1))
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")

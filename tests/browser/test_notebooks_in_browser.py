@@ -2,7 +2,13 @@
 
 The copy is what a learner who skips every exercise runs: only the exercise cells may raise (their
 stub's NotImplementedError; they carry `raises-exception`, so Run All goes on), every later cell
-runs, and every check says "not attempted". (nbval runs the notebooks themselves, solutions in.)
+runs, and every check says "not attempted".
+
+The same run also does what nbval does with the notebook itself, so that no notebook is executed twice
+by `make test` (the repository's conftest.py leaves a notebook this test runs out of nbval): the
+outputs of the cells tagged `nbval-check-output` are those committed, and then, in the same kernel,
+each exercise's solution runs followed by its check, which must say "Correct". Every other cell is the
+same in the copy and the notebook, and has just run without an error.
 
 The window is a 1366x768 laptop screen. Every explorer (controls, figure and caption) must be at most
 600 px tall there, and its figure shown at its natural size or smaller, never stretched. Select one
@@ -19,9 +25,13 @@ from lab_helpers import (
     drive_explorers,
     error_outputs,
     measure_explorers,
+    notebook_kernel,
     open_notebook,
     run_all,
+    run_in_kernel,
+    save_notebook,
     save_records,
+    shown_text,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +43,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_and_every_widget_responds(page, lab_server, name):
+def test_notebook_runs_and_every_widget_responds(page, lab_server, lab_home, name):
     base, token = lab_server
     open_notebook(page, base, token, name)
     try:
@@ -52,6 +62,7 @@ def test_notebook_runs_and_every_widget_responds(page, lab_server, name):
     assert len(errors) <= exercises, f"{name}: {len(errors)} stubs raised, more than its {exercises} exercises"
     attempted = page.locator(f"{PANEL} .jp-OutputArea-output", has_text="Not attempted").count()
     assert attempted >= checks, f"{name}: {attempted} checks say 'not attempted', expected {checks}"
+    check_like_nbval(page, lab_server, lab_home, name, cells)
     sizes = measure_explorers(page)  # before any move, so the drop to 1x pictures cannot matter
     burst = burst_slider(page)
     records = drive_explorers(page)
@@ -63,3 +74,29 @@ def test_notebook_runs_and_every_widget_responds(page, lab_server, name):
     if burst is not None:  # updates coalesce: a burst of moves does not queue a picture per move
         assert burst["last_update_after_last_input"], f"{name}: the last figure predates the last move: {burst}"
         assert 1 <= burst["updates"] < burst["presses"], f"{name}: one figure per key press, none skipped: {burst}"
+
+
+def check_like_nbval(page, lab_server, lab_home: Path, name: str, cells: list) -> None:
+    """nbval's checks on the run that just happened: tagged outputs as committed, every solution passes its check."""
+    saved = save_notebook(page, lab_home / "notebooks" / name)["cells"]
+    assert len(saved) == len(cells), f"{name}: the student copy has {len(saved)} cells, the notebook {len(cells)}"
+    for i, cell in enumerate(cells):
+        if "nbval-check-output" in cell.metadata.get("tags", []):
+            got, committed = shown_text(saved[i].get("outputs", [])), shown_text(cell.outputs)
+            assert got == committed, f"{name}, cell {i} (nbval-check-output) showed\n{got}\ninstead of\n{committed}"
+    kernel = notebook_kernel(*lab_server, lab_home / "runtime", name)
+    try:
+        code = [c for c in cells if c.cell_type == "code"]
+        for i, cell in enumerate(code):
+            if "exercise" not in cell.metadata.get("tags", []):
+                continue
+            check = next((c for c in code[i + 1 :] if "check" in c.metadata.get("tags", [])), None)
+            assert check is not None, f"{name}: an exercise without a check cell after it:\n{cell.source[:200]}"
+            _, error = run_in_kernel(kernel, cell.source)
+            assert error is None, f"{name}: the solution raised {error}:\n{cell.source[:300]}"
+            shown, error = run_in_kernel(kernel, check.source)
+            assert error is None and "Correct" in shown, (
+                f"{name}: {check.source!r} on the solution showed {error or shown}"
+            )
+    finally:
+        kernel.stop_channels()
