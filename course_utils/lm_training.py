@@ -4,15 +4,14 @@ Notebook 08 (`course_utils.pretraining.pretrain`), notebook 10, `tools/make_chec
 `python -m course_utils.capstone` all train through `train_lm`:
 
     config = PretrainConfig(max_steps=500)                      # the defaults are the shipped model's recipe
-    run = pretrain_from_config(config, out_dir="runs/cap")      # data, model, then train_lm
-    run.history.eval_loss[-1], run.history.tokens_per_s, run.history.mfu
+    run = pretrain_from_config(config, out_dir="runs/cap")      # then run.history.eval_loss, .tokens_per_s, .mfu
 
 One optimizer step: draw `batch_size` window indices from a generator seeded with `seed` (the same
 draw on every process), let process r of W take its share, run it in micro-batches (gradient
 accumulation; DDP averages over processes on the last one), clip, step. The loss stays on the
-device and is read once per log interval (`log_every`), where a NaN or infinite value stops
-training with an explanation. Checkpoints hold the weights, the optimizer, the step, the random
-states and the data order, so a resumed run equals an uninterrupted one (bit for bit on a CPU).
+device and is read once per log interval (`log_every`), where a NaN or infinite value stops training
+with an explanation (non-finite weights are never saved). Checkpoints hold the weights, the optimizer,
+the step, the random states and the data order: a resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -39,8 +38,7 @@ from course_utils.text import CausalLMDataset, CharTokenizer, WordTokenizer, loa
 
 CHECKPOINT_NAME = "checkpoint.pt"  # in a run folder: the latest state, enough to resume
 SCHEDULES = ("cosine", "constant")
-# Dense bf16 peak FLOP/s of one device (data sheets, without sparsity), matched in order against
-# torch.cuda.get_device_name(); a device not listed has an unknown peak and no MFU.
+# Dense bf16 peak FLOP/s per device (data sheets, no sparsity), matched against get_device_name(); else no MFU.
 PEAK_FLOPS = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
 
 
@@ -439,6 +437,8 @@ def train_lm(
         history.eval_loss.append(loss)
 
     def save():
+        if not all(bool(torch.isfinite(p).all()) for p in params):  # a bad update behind a finite loss
+            raise FloatingPointError(f"non-finite weights after step {step_done}; the last good checkpoint is kept")
         state = {
             "config": config.to_dict(),
             "optimizer": optimizer.state_dict(),

@@ -157,5 +157,5 @@ def plot_accuracy_vs_labels(rows: Sequence[dict], ax=None):
         axis.axhline(0.5, color="grey", linestyle=":", linewidth=1)
         seeds = max(c["n"] for by_n in table.values() for c in by_n.values())
         label(axis, "labelled examples (log scale)", "test accuracy", f"{task} (band: min-max of {seeds} seeds)")
-    axes[-1].legend(fontsize=8, loc="lower right")
+    axes[-1].legend(fontsize=8, loc="upper left", ncol=2)  # the low curves (scratch, static) stay visible
     return fig

@@ -166,6 +166,25 @@ def test_a_nan_stops_before_the_next_checkpoint_and_keeps_the_last_one(tmp_path,
     assert kept.step == 2 and all(bool(torch.isfinite(p).all()) for p in kept.model.parameters())
 
 
+def test_non_finite_weights_behind_a_finite_loss_are_never_saved(tmp_path, monkeypatch):
+    from course_utils import lm_training
+
+    step_once, calls = lm_training.clip_and_step, []
+
+    def nan_weights_at_step_4(optimizer, params, grad_clip=1.0):
+        step_once(optimizer, params, grad_clip)
+        calls.append(1)
+        if len(calls) == 4:  # the update of step 4 breaks the weights; step 4's loss was computed before it
+            with torch.no_grad():
+                params[0].fill_(float("nan"))
+
+    monkeypatch.setattr(lm_training, "clip_and_step", nan_weights_at_step_4)
+    with pytest.raises(FloatingPointError, match="non-finite weights after step 4"):
+        pretrain_from_config(tiny_config(checkpoint_every=2, log_every=2), tmp_path, **QUIET)
+    kept = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert kept.step == 2 and all(bool(torch.isfinite(p).all()) for p in kept.model.parameters())
+
+
 def _oom_when_larger_than(limit: int, monkeypatch):
     forward = TinyGPT.forward
 

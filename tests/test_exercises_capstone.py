@@ -75,9 +75,11 @@ def test_accumulation_plan_accepts_other_correct_forms():
 
 def test_accumulation_plan_rejects_look_alikes():
     floor_division = check_accumulation_plan(lambda g, w, m: (g // w, (g // w) // m))  # drops the last micro-batch
-    assert not floor_division.passed
+    assert not floor_division.passed and "round the number of passes up" in str(floor_division)
     global_not_local = check_accumulation_plan(lambda g, w, m: (g, math.ceil(g / min(m, g))))
-    assert not global_not_local.passed
+    assert not global_not_local.passed and "global batch" in str(global_not_local)
+    other = check_accumulation_plan(lambda g, w, m: (g // w, 1))  # wrong, but like no named mistake
+    assert not other.passed and "why:" not in str(other)
     no_min = check_accumulation_plan(lambda g, w, m: (g // w, math.ceil((g // w) / m)))  # fine: ceil(32/64) = 1
     assert no_min.passed  # min() only matters for the count, which ceil already gets right
     assert check_accumulation_plan(_stub).status == "not attempted"

@@ -268,7 +268,7 @@ def make_bottleneck_explorer(sweep: AdapterSweep | None = None) -> Explorer:
             f"<b>{sweep.accuracy[bottleneck][-1]:.2f}</b>; {reached_text}."
         )
 
-    slider = widgets.SelectionSlider(options=sizes, value=sizes[min(2, len(sizes) - 1)], description="bottleneck")
+    slider = widgets.SelectionSlider(options=sizes, value=sizes[len(sizes) // 2], description="bottleneck")
     # dynamic: the marker, the runs (faint and bold) and the label naming the bold one; axes and legend stay cached
     dynamic = [marker, *lines.values(), chosen_line, chosen_text]
     return Explorer("adapter-bottleneck", {"bottleneck": slider}, fig, draw, dynamic=dynamic)

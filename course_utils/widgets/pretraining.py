@@ -197,7 +197,7 @@ def make_snapshot_explorer(temperatures: tuple[float, ...] = TEMPERATURES, data_
         steps[-1], math.log(tokenizer.vocab_size) * 1.04, "uniform guess", ha="right", fontsize=9
     )
     legend = ax_loss.legend(frameon=False, fontsize=9, loc="center right")
-    label(ax_loss, "pre-training step", "loss (nats per word)", "next-word loss")
+    label(ax_loss, "pre-training step", "loss (nats per token)", "next-token loss")
 
     ax_text.set_axis_off()
     ax_text.set_xlim(0, 1)
@@ -224,7 +224,7 @@ def make_snapshot_explorer(temperatures: tuple[float, ...] = TEMPERATURES, data_
         for box, text in zip(boxes, samples[(step, temperature)]):
             box.set_text(textwrap.fill(text.replace("\n", " / "), width=52, max_lines=4, placeholder=" ..."))
         return (
-            f"After <b>{step}</b> steps the held-out loss is <b>{loss:.2f}</b> nats per word, a perplexity of "
+            f"After <b>{step}</b> steps the held-out loss is <b>{loss:.2f}</b> nats per token, a perplexity of "
             f"<b>{math.exp(loss):.1f}</b>: the model is as unsure as a fair choice among that many words "
             f"(out of {tokenizer.vocab_size}). A slash marks the end of a story."
         )
@@ -626,7 +626,7 @@ class LiveLossPlot:
         self.ax.set_xlim(0, steps)
         self.ax.set_ylim(*ylim)
         self.ax.legend(frameon=False, loc="upper right")
-        label(self.ax, "step", "loss (nats per word)", title)
+        label(self.ax, "step", "loss (nats per token)", title)
         self.handle = None
 
     def show(self) -> None:

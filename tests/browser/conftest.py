@@ -125,8 +125,8 @@ def lab_server(lab_home, chromium_path):
     log.close()
 
 
-@pytest.fixture(scope="session")
-def browser(chromium_path):
+@pytest.fixture(scope="module")  # Playwright's sync API keeps an event loop running while it lives: stop it after
+def browser(chromium_path):  # each browser module, so later tests can run their own (asyncio.run)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -327,10 +327,12 @@ _COUNT_UPDATES = """(root) => {
 }"""
 
 
-def burst_slider(page, presses: int = 12, settle_ms: int = 2000) -> dict | None:
+def burst_slider(page, presses: int = 12, quiet_s: float = 1.5, timeout_s: float = 30) -> dict | None:
     """A burst of moves on the first slider of the page: `presses` ArrowRight key presses dispatched in
-    one go (faster than any redraw, as when a learner drags). Returns how many new figures arrived and
-    whether the last came after the last key press (the latest value drawn). None without a slider."""
+    one go (faster than any redraw, as when a learner drags). Waits until figures stop arriving (none new
+    for `quiet_s`, so a queue of stale renders on a slow machine is still counted), then returns how many
+    new figures arrived and whether the last came after the last key press (the latest value drawn).
+    None without a slider."""
     handle = page.locator(f"{PANEL} .cu-explorer .cu-control.widget-slider .noUi-handle").first
     if handle.count() == 0:
         return None
@@ -343,7 +345,14 @@ def burst_slider(page, presses: int = 12, settle_ms: int = 2000) -> dict | None:
           h.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true, cancelable: true})); }""",
         presses,
     )
-    page.wait_for_timeout(settle_ms)
+    deadline, seen, changed = time.time() + timeout_s, -1, time.time()
+    while time.time() < deadline:
+        page.wait_for_timeout(250)
+        updates = root.evaluate("(root) => root.__cuBurst.updates")
+        if updates != seen:
+            seen, changed = updates, time.time()
+        elif updates > 0 and time.time() - changed >= quiet_s:
+            break
     handle.blur()
     counts = root.evaluate("(root) => root.__cuBurst")
     return {
