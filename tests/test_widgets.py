@@ -1,6 +1,7 @@
 """Every widget of the course, driven without a kernel: each control must redraw the figure."""
 
 import io
+import time
 
 import ipywidgets as widgets
 import matplotlib
@@ -60,7 +61,8 @@ def _line_explorer(dynamic: bool):
             ax.set_title(title)
 
     controls = {"slope": widgets.IntSlider(value=1, min=0, max=3), "title": widgets.Dropdown(options=["a", "b"])}
-    return Explorer("demo", controls, fig, draw, dynamic=[line, legend] if dynamic else ())
+    # a fixed ratio: the default one depends on how fast the machine draws, and these pictures are compared
+    return Explorer("demo", controls, fig, draw, dynamic=[line, legend] if dynamic else (), pixel_ratio=2)
 
 
 def test_dynamic_artists_are_redrawn_over_a_cached_background():
@@ -130,8 +132,9 @@ def test_explorer_set_redraws_once_and_rejects_unknown_controls():
     explorer = Explorer(
         "demo", {"a": widgets.IntSlider(value=1, min=0, max=5), "b": widgets.Checkbox(value=False)}, fig, draw
     )
+    built = len(calls)  # building draws the first values (twice at the default ratio: once timed)
     explorer.set(a=3, b=True)
-    assert calls == [(1, False), (3, True)]
+    assert set(calls[:built]) == {(1, False)} and calls[built:] == [(3, True)]
     with pytest.raises(ValueError, match="unknown control"):
         explorer.set(c=1)
 
@@ -426,10 +429,59 @@ def test_every_committed_widget_output_has_its_figure_as_png(path):
         assert "text/html" not in data, "nbconvert and GitHub would prefer the HTML to the picture"
 
 
+def test_kept_pictures_are_shown_without_drawing_and_equal_a_fresh_render():
+    fig, ax = new_figure()
+    (line,) = ax.plot([0, 1], [0, 1])
+    calls = []
+
+    def draw(a, b):
+        calls.append((a, b))
+        line.set_ydata([0, a + b])
+        return f"a={a} b={b}"
+
+    controls = {"a": widgets.SelectionSlider(options=[0, 1, 2]), "b": widgets.Dropdown(options=[("x", 0), ("y", 5)])}
+    explorer = Explorer("kept", controls, fig, draw, dynamic=[line], pixel_ratio=1, keep_pictures=True)
+    explorer.prepare_pictures()
+    assert {(a, b) for a in (0, 1, 2) for b in (0, 5)} <= set(calls) and explorer.values == {"a": 0, "b": 0}
+    drawn = len(calls)
+    explorer.set(a=2, b=5)
+    assert len(calls) == drawn and explorer.caption.value == "a=2 b=5"  # kept: not drawn again
+    kept = _pixels(explorer.image.value)
+    explorer.refresh(full=True)  # drawn anew
+    assert len(calls) == drawn + 1 and np.array_equal(kept, _pixels(explorer.image.value))
+    explorer.set_pixel_ratio(2)  # kept pictures have the old resolution: dropped
+    explorer.set(a=1)
+    assert len(calls) == drawn + 2
+    with pytest.raises(ValueError, match="keep_pictures"):
+        Explorer(
+            "plain", {"a": widgets.SelectionSlider(options=[0, 1])}, new_figure()[0], lambda a: None
+        ).prepare_pictures()
+    with pytest.raises(ValueError, match="no options"):
+        Explorer(
+            "slider", {"a": widgets.IntSlider()}, new_figure()[0], lambda a: None, keep_pictures=True
+        ).prepare_pictures()
+
+
+@pytest.mark.parametrize("given", [None, 2])
+def test_an_update_too_slow_at_build_starts_the_default_ratio_at_1x(given):
+    fig, ax = new_figure()
+    (line,) = ax.plot([0, 1], [0, 1])
+
+    def slow_draw(a):
+        time.sleep(0.1)  # slower than SLOW_UPDATE_MS at any ratio
+        line.set_ydata([0, a])
+
+    explorer = Explorer("slow", {"a": widgets.IntSlider()}, fig, slow_draw, dynamic=[line], pixel_ratio=given)
+    expected = 2 if given else 1  # a ratio asked for is kept
+    assert explorer.pixel_ratio == expected
+    assert Image.open(io.BytesIO(explorer.image.value)).size[0] == expected * explorer.size_px[0]
+
+
 @pytest.mark.parametrize("given", [None, 2])
 def test_slow_browser_updates_drop_the_default_ratio_to_1x(monkeypatch, given):
     import course_utils.widgets.explorer as explorer_module
 
+    monkeypatch.setattr(explorer_module, "SLOW_UPDATE_MS", 1e9)  # built at 2x however busy the machine is
     explorer, _ = _counting_explorer(pixel_ratio=given)
     width = explorer.size_px[0]
     assert explorer.pixel_ratio == 2 and Image.open(io.BytesIO(explorer.image.value)).size[0] == 2 * width

@@ -13,8 +13,9 @@ course website show the picture.
 Sharp, at its natural size: the figure is shown at `dpi` CSS pixels per inch, never stretched to
 the cell's width, and rendered at `pixel_ratio` times that resolution so that it stays sharp on
 high-density screens (a 2x PNG shown at half its pixel size). The kernel cannot know the screen, so
-by default it renders at 2x while that stays within the update budget: should two updates in a row
-from the browser take longer than `SLOW_UPDATE_MS`, the explorer renders at 1x from then on.
+by default it renders at 2x while that stays within the update budget: an update timed when the
+explorer is built, or two updates in a row from the browser, slower than `SLOW_UPDATE_MS` make it
+render at 1x from then on.
 
 Updates coalesce: a control moved in the browser (a slider dragged) is redrawn once the kernel has
 handled the messages already waiting, with the latest values: no queue of stale pictures. (The
@@ -49,6 +50,7 @@ import asyncio
 import base64
 import contextlib
 import io
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -83,6 +85,7 @@ class Explorer:
         dynamic: Iterable[Artist] = (),
         background_key: Callable[..., Hashable] | None = None,
         pixel_ratio: float | None = None,
+        keep_pictures: bool = False,
     ):
         """
         Args:
@@ -101,6 +104,9 @@ class Explorer:
             pixel_ratio: the PNG has this many pixels per CSS pixel. Default: `PIXEL_RATIO` (2, sharp on
                 high-density screens), dropping to 1 if updates turn out slow (see the module docstring);
                 a number given here is kept.
+            keep_pictures: the picture depends on the control values alone (`draw` is a pure function
+                of them): keep every picture and caption rendered, so a setting seen before shows at
+                once; `prepare_pictures()` renders them all up front.
         """
         if not name or not isinstance(name, str):
             raise ValueError(f"Explorer: name must be a non-empty string, got {name!r}")
@@ -144,6 +150,8 @@ class Explorer:
         self.renders = 0  # pictures rendered since the explorer was built (coalesced updates count once)
         self._pending = False  # a coalesced redraw is scheduled on the kernel's event loop
         self._slow_updates = 0  # browser updates in a row slower than SLOW_UPDATE_MS
+        self._keep_pictures = bool(keep_pictures)
+        self._pictures: dict = {}  # control values -> (caption, PNG), when keep_pictures
         width, height = self.size_px
         # shown at its natural size: exactly `size_px` CSS pixels, smaller only where the page is narrower
         # (max-width), never stretched to the cell's width (align_self: a flex box would stretch it)
@@ -173,6 +181,13 @@ class Explorer:
         self.refresh()
         self._freeze_layout()
         self.figure.stale = False  # freezing the layout moved nothing: the background just drawn still holds
+        if self._adaptive and self.pixel_ratio > 1:
+            self._pictures.clear()  # a kept picture would time nothing
+            self.refresh()  # one update as a move makes it: too slow at this ratio, and every move starts at 1x
+            if self.last_update_s * 1000 > SLOW_UPDATE_MS:
+                self.set_pixel_ratio(1.0)
+                self.refresh()
+            self.renders = self.full_redraws = 1  # the counts start from the picture the explorer is built with
 
     def _freeze_layout(self) -> None:
         """Keep the axes where the first draw put them: re-running the layout engine on every update
@@ -200,12 +215,20 @@ class Explorer:
     def refresh(self, *, full: bool = False) -> None:
         """Recompute and redraw from the current control values (`full=True`: ignore the cached background)."""
         start = time.perf_counter()
+        kept = self._pictures.get(tuple(self.values.items())) if self._keep_pictures and not full else None
+        if kept is not None:
+            self.caption.value, self.image.value = kept
+            self.renders += 1
+            self.last_update_s = time.perf_counter() - start
+            return
         try:
             caption = self._draw(**self.values)
         except (ValueError, TypeError) as exc:  # a combination the compute function rejects
             caption = f"<span style='color:#D55E00'>Cannot draw this setting: {exc}</span>"
         self.caption.value = caption or ""
         self.image.value = self.render_png(full=full)
+        if self._keep_pictures:
+            self._pictures[tuple(self.values.items())] = (self.caption.value, self.image.value)
         self.renders += 1
         self.last_update_s = time.perf_counter() - start
 
@@ -282,6 +305,20 @@ class Explorer:
             self.set(**{control: value})
         self.set(**{control: original})
 
+    def prepare_pictures(self) -> None:
+        """Render now the picture of every combination of the controls' options (an explorer built with
+        `keep_pictures`, whose controls all have options), so that every move shows a kept picture."""
+        if not self._keep_pictures:
+            raise ValueError("Explorer.prepare_pictures: needs keep_pictures=True")
+        without = [k for k, c in self.controls.items() if not hasattr(c, "options")]
+        if without:
+            raise ValueError(f"Explorer.prepare_pictures: controls {without} have no options to go through")
+        original = self.values
+        options = [[o[1] if isinstance(o, tuple) else o for o in c.options] for c in self.controls.values()]
+        for combination in itertools.product(*options):
+            self.set(**dict(zip(self.controls, combination)))
+        self.set(**original)
+
     @contextlib.contextmanager
     def _hold(self):
         self._held = True
@@ -332,6 +369,7 @@ class Explorer:
         self.figure.set_dpi(self.dpi * self.pixel_ratio)
         self._background = None  # every kept picture has the old resolution
         self._backgrounds.clear()
+        self._pictures.clear()
         self._shown_key = None
 
     def _repr_mimebundle_(self, include=None, exclude=None):

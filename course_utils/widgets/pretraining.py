@@ -237,7 +237,10 @@ def make_snapshot_explorer(temperatures: tuple[float, ...] = TEMPERATURES, data_
     }
     # dynamic: what draw changes, and the legend and label the cursor passes under at the last steps
     dynamic = [marker, cursor, uniform_text, legend, title, *boxes]
-    return Explorer("pretraining-snapshots", controls, fig, draw, dynamic=dynamic)
+    # the samples' text is slow to draw (over 100 ms a picture): every (step, temperature) is drawn once, now
+    explorer = Explorer("pretraining-snapshots", controls, fig, draw, dynamic=dynamic, keep_pictures=True)
+    explorer.prepare_pictures()
+    return explorer
 
 
 # ---------------------------------------------------------------------------------------------
