@@ -244,11 +244,7 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
     _wait_for_widgets(page, explorers)
     for e in range(explorers.count()):
         explorer = explorers.nth(e)
-        name = next(
-            c[len("cu-explorer-") :]
-            for c in (explorer.get_attribute("class") or "").split()
-            if c.startswith("cu-explorer-")
-        )
+        name = _explorer_name(explorer)
         controls = explorer.locator(".cu-control")
         assert controls.count() > 0, f"explorer {name} has no controls in the page"
         for c in range(controls.count()):
@@ -298,6 +294,12 @@ _MEASURE = """(root) => {
 }"""
 
 
+def _explorer_name(explorer) -> str:
+    """The explorer's name, from its `cu-explorer-<name>` class."""
+    classes = (explorer.get_attribute("class") or "").split()
+    return next(c[len("cu-explorer-") :] for c in classes if c.startswith("cu-explorer-"))
+
+
 def measure_explorers(page) -> list[dict]:
     """Each explorer's height on the page (controls, figure and caption) and its figure's display scale:
     the shown width over the natural width (the figure's size in inches times the explorer's dpi)."""
@@ -306,11 +308,7 @@ def measure_explorers(page) -> list[dict]:
     sizes = []
     for e in range(explorers.count()):
         explorer = explorers.nth(e)
-        name = next(
-            c[len("cu-explorer-") :]
-            for c in (explorer.get_attribute("class") or "").split()
-            if c.startswith("cu-explorer-")
-        )
+        name = _explorer_name(explorer)
         m = explorer.evaluate(_MEASURE)
         m["scale"] = round(m["shown_px"][0] / m["natural_px"][0], 3)
         sizes.append({"explorer": name, "explorer_index": e, **m})
