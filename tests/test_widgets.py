@@ -460,6 +460,11 @@ def test_kept_pictures_are_shown_without_drawing_and_equal_a_fresh_render():
         Explorer(
             "slider", {"a": widgets.IntSlider()}, new_figure()[0], lambda a: None, keep_pictures=True
         ).prepare_pictures()
+    seen = []  # a checkbox's two values are listed too
+    Explorer(
+        "box", {"on": widgets.Checkbox(value=False)}, new_figure()[0], lambda on: seen.append(on), keep_pictures=True
+    ).prepare_pictures()
+    assert set(seen) == {False, True}
 
 
 @pytest.mark.parametrize("given", [None, 2])

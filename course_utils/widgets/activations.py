@@ -79,14 +79,18 @@ def make_activation_explorer(activation: str = "relu"):
             f"slope at x = -4: {act.df(torch.tensor(-4.0)).item():.3f}, at x = 4: {act.df(torch.tensor(4.0)).item():.3f}"
         )
 
-    # dynamic: the two highlighted curves and the title that names them; axes and grey curves stay cached
-    return Explorer(
+    # dynamic: the two highlighted curves and the title that names them; axes and grey curves stay cached.
+    # Seven pictures in all: each drawn now and kept, so every toggle shows one at once
+    explorer = Explorer(
         "activation-curves",
         {"activation": _activation_toggle(activation)},
         fig,
         draw,
         dynamic=[line_f, line_df, ax_f.title],
+        keep_pictures=True,
     )
+    explorer.prepare_pictures()
+    return explorer
 
 
 # ---------------------------------------------------------------- decision boundaries
@@ -227,12 +231,19 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
         ),
     }
     # dynamic: what an activation change redraws (map, boundary, loss curves, titles), and the points on the map;
-    # background_key: the map's range follows the data set alone, so each data set's picture is kept
+    # background_key: the map's range follows the data set alone, so each data set's background is kept.
+    # Every combination's picture (21) is drawn now and kept: every move shows one at once
     dynamic = [mesh, points, *boundaries.values(), *others, chosen, ax.title]
     explorer = Explorer(
-        "decision-boundary", controls, fig, draw, dynamic=dynamic, background_key=lambda dataset, **_: dataset
+        "decision-boundary",
+        controls,
+        fig,
+        draw,
+        dynamic=dynamic,
+        background_key=lambda dataset, **_: dataset,
+        keep_pictures=True,
     )
-    explorer.prepare_backgrounds("dataset")  # each data set's picture drawn now: the first switch is quick too
+    explorer.prepare_pictures()
     return explorer
 
 

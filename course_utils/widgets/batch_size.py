@@ -473,8 +473,11 @@ def make_batch_size_explorer(config: BatchSizeConfig | None = None) -> Explorer:
             value=False, description=f"scale lr with B (lr = {cfg.base_lr:g}·B/{cfg.base_batch_size})", indent=False
         ),
     }
-    # dynamic: what draw changes, and the legends and arrow that must stay on top of it
+    # dynamic: what draw changes, and the legends and arrow that must stay on top of it. Every setting's
+    # picture (batch sizes x 2) is drawn now and kept: about 80 ms each to draw, none when shown
     dynamic = [cloud, rays, ellipse, arrow, noise_text, noise_legend, step_legend, diverged_text, time_dot, mem_dot]
     for ax in (ax_step, ax_seen):
         dynamic += [*background[ax], reference_lines[ax], chosen_lines[ax]]
-    return Explorer("batch-size", controls, fig, draw, dynamic=dynamic)
+    explorer = Explorer("batch-size", controls, fig, draw, dynamic=dynamic, keep_pictures=True)
+    explorer.prepare_pictures()
+    return explorer

@@ -65,9 +65,13 @@ DrawFn = Callable[..., "str | None"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # 2: sharp on high-density (retina) screens; a 1x screen shows the same picture scaled down by half.
 PIXEL_RATIO = 2.0
-# A 2x picture has four times the pixels: about 1.3 to 2 times the update time. An explorer left at the default
-# ratio whose updates from the browser take longer than this twice in a row drops to 1x (the budget is 100 ms p95).
-SLOW_UPDATE_MS = 70.0
+# A 2x picture has four times the pixels: about 1.3 to 2 times the update time in the kernel, and the browser
+# decodes four times the pixels. An explorer left at the default ratio whose update takes longer than this (timed
+# when it is built, or twice in a row from the browser) drops to 1x. Why 35 ms: the budget in the page is 150 ms
+# p95 from input to painted, and about 60-80 ms of that is not the kernel's drawing (measured on 2 cores,
+# notebook 00's widget: ~10 ms to reach the kernel, ~5 ms back, 12-20 ms decoding its 2x picture, 20-30 ms for
+# the two frames that paint it), while the kernel draws 1.5 times slower than idle with the browser beside it.
+SLOW_UPDATE_MS = 35.0
 
 
 class Explorer:
@@ -306,15 +310,18 @@ class Explorer:
         self.set(**{control: original})
 
     def prepare_pictures(self) -> None:
-        """Render now the picture of every combination of the controls' options (an explorer built with
-        `keep_pictures`, whose controls all have options), so that every move shows a kept picture."""
+        """Render now the picture of every combination of the controls' values (an explorer built with
+        `keep_pictures`, whose controls all have options or are checkboxes), so that every move shows a
+        kept picture."""
         if not self._keep_pictures:
             raise ValueError("Explorer.prepare_pictures: needs keep_pictures=True")
-        without = [k for k, c in self.controls.items() if not hasattr(c, "options")]
+        without = [k for k, c in self.controls.items() if not _listed_values(c)]
         if without:
-            raise ValueError(f"Explorer.prepare_pictures: controls {without} have no options to go through")
+            raise ValueError(
+                f"Explorer.prepare_pictures: controls {without} have no options to go through (a checkbox has two)"
+            )
         original = self.values
-        options = [[o[1] if isinstance(o, tuple) else o for o in c.options] for c in self.controls.values()]
+        options = [_listed_values(c) for c in self.controls.values()]
         for combination in itertools.product(*options):
             self.set(**dict(zip(self.controls, combination)))
         self.set(**original)
@@ -399,6 +406,15 @@ def _static_png(png: bytes) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="png", optimize=True)
     return buffer.getvalue()
+
+
+def _listed_values(control: widgets.ValueWidget) -> list:
+    """Every value a control can take, where they can be listed (options, or a checkbox's two); else []."""
+    if isinstance(control, widgets.Checkbox):
+        return [False, True]
+    if hasattr(control, "options"):
+        return [o[1] if isinstance(o, tuple) else o for o in control.options]
+    return []
 
 
 def _running_loop():

@@ -389,9 +389,12 @@ def make_embedding_explorer(data_dir: str | None = None) -> Explorer:
         )
 
     controls = {"step": widgets.SelectionSlider(options=steps, value=steps[-1], description="step")}
-    # dynamic: what draw changes, and the zero line, which stays on top of the bars' bases
+    # dynamic: what draw changes, and the zero line, which stays on top of the bars' bases. One picture per
+    # snapshot, drawn now and kept
     dynamic = [*scatters.values(), ax_map.title, *bars, zero_line, *values]
-    return Explorer("pretraining-embeddings", controls, fig, draw, dynamic=dynamic)
+    explorer = Explorer("pretraining-embeddings", controls, fig, draw, dynamic=dynamic, keep_pictures=True)
+    explorer.prepare_pictures()
+    return explorer
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ The server runs on 127.0.0.1 with a random token, serves the notebooks' student 
 replaced by `raise NotImplementedError()`, as `make student` writes them) in a temporary folder, so
 nothing a test does can touch the committed files and the browser run checks the student copies too
 (where this runs, it also does nbval's checks, and nbval leaves those notebooks to it: the repository's
-conftest.py); it has its own settings: no news prompt,
-no autosave, no virtual scrolling (so every cell is in the page). Chromium is Debian's
-(`/usr/bin/chromium`), never one Playwright downloads.
+conftest.py); it has its own settings: no news prompt, no autosave, and the windowing a learner has by
+default ("contentVisibility": every cell is in the page, and the browser skips rendering the cells out
+of view). Chromium is Debian's (`/usr/bin/chromium`), never one Playwright downloads.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ INSTALL_HINT = (
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "contentVisibility"},
     "@jupyterlab/extensionmanager-extension/plugin.jupyterlab-settings": {"enabled": False},
 }
 

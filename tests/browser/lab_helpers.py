@@ -139,8 +139,8 @@ def run_in_kernel(client, code: str, timeout_s: float = RUN_TIMEOUT_S) -> tuple[
 
 
 def error_outputs(page) -> list[str]:
-    """Texts of outputs that show a Python traceback."""
-    texts = page.locator(f"{PANEL} .jp-OutputArea-output").all_inner_texts()
+    """Texts of outputs that show a Python traceback (text content: an output out of view is not rendered)."""
+    texts = page.locator(f"{PANEL} .jp-OutputArea-output").all_text_contents()
     return [t[:1500] for t in texts if "Traceback (most recent call last)" in t or "Error displaying widget" in t]
 
 
@@ -174,10 +174,14 @@ def change_control(page, control, attempt: int = 0) -> None:
         radios.nth(unchecked[attempt % len(unchecked)]).check()
     elif kind == "widget-checkbox":
         control.locator("input[type=checkbox]").click()
-    else:  # slider: keyboard on the handle, as a person using the keyboard would
+    else:  # slider: keyboard on the handle, as a person using the keyboard would, away from an end
         handle = control.locator(".noUi-handle").first
+        low, now, high = handle.evaluate(
+            "h => ['aria-valuemin', 'aria-valuenow', 'aria-valuemax'].map(a => parseFloat(h.getAttribute(a)))"
+        )
+        right = now <= low or (now < high and attempt % 2 == 0)
         handle.focus()
-        page.keyboard.press("ArrowRight" if attempt % 2 == 0 else "ArrowLeft")
+        page.keyboard.press("ArrowRight" if right else "ArrowLeft")
         handle.blur()
 
 
@@ -232,8 +236,9 @@ def _wait_for_widgets(page, explorers, settle_ms: int = 1000, timeout_s: float =
             count, since = now, time.perf_counter()
 
 
-def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict]:
+def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3, settled: bool = False) -> list[dict]:
     """Move every control of every explorer on the page `moves` times; each move must change the figure.
+    `settled`: the widgets have been waited for already (`measure_explorers`), so do not wait again.
 
     Returns one record per move: explorer, control, kind, `latency_ms` (measured in the page, from the
     input event to the new figure painted: what a person waits for) and `driver_ms` (the same move
@@ -241,7 +246,8 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
     """
     records = []
     explorers = page.locator(f"{PANEL} .cu-explorer")
-    _wait_for_widgets(page, explorers)
+    if not settled:
+        _wait_for_widgets(page, explorers)
     for e in range(explorers.count()):
         explorer = explorers.nth(e)
         name = _explorer_name(explorer)
@@ -256,7 +262,7 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
             )
             for move in range(moves):
                 timing = None
-                for attempt in (move, move + 1):  # a slider at its end moves the other way on the next try
+                for attempt in (move, move + 1):  # a move that changed nothing is tried once more, another way
                     explorer.evaluate(_INSTRUMENT)
                     start = time.perf_counter()
                     change_control(page, control, attempt)
