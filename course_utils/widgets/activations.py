@@ -81,7 +81,7 @@ def make_activation_explorer(activation: str = "relu"):
 
     # dynamic: the two highlighted curves and the title that names them; axes and grey curves stay cached.
     # Seven pictures in all: each drawn now and kept, so every toggle shows one at once
-    explorer = Explorer(
+    return Explorer(
         "activation-curves",
         {"activation": _activation_toggle(activation)},
         fig,
@@ -89,8 +89,6 @@ def make_activation_explorer(activation: str = "relu"):
         dynamic=[line_f, line_df, ax_f.title],
         keep_pictures=True,
     )
-    explorer.prepare_pictures()
-    return explorer
 
 
 # ---------------------------------------------------------------- decision boundaries
@@ -234,7 +232,7 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
     # background_key: the map's range follows the data set alone, so each data set's background is kept.
     # Every combination's picture (21) is drawn now and kept: every move shows one at once
     dynamic = [mesh, points, *boundaries.values(), *others, chosen, ax.title]
-    explorer = Explorer(
+    return Explorer(
         "decision-boundary",
         controls,
         fig,
@@ -243,8 +241,6 @@ def make_decision_boundary_explorer(datasets: tuple[str, ...] = ("moons", "circl
         background_key=lambda dataset, **_: dataset,
         keep_pictures=True,
     )
-    explorer.prepare_pictures()
-    return explorer
 
 
 # ---------------------------------------------------------------- gradients through depth

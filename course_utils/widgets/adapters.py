@@ -272,9 +272,7 @@ def make_bottleneck_explorer(sweep: AdapterSweep | None = None) -> Explorer:
     # dynamic: the marker, the runs (faint and bold) and the label naming the bold one; axes and legend stay
     # cached. One picture per bottleneck, drawn now and kept
     dynamic = [marker, *lines.values(), chosen_line, chosen_text]
-    explorer = Explorer("adapter-bottleneck", {"bottleneck": slider}, fig, draw, dynamic=dynamic, keep_pictures=True)
-    explorer.prepare_pictures()
-    return explorer
+    return Explorer("adapter-bottleneck", {"bottleneck": slider}, fig, draw, dynamic=dynamic, keep_pictures=True)
 
 
 def adapter_share_table(sweep: AdapterSweep) -> list[tuple[int, int, float, float]]:

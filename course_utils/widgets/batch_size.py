@@ -478,6 +478,4 @@ def make_batch_size_explorer(config: BatchSizeConfig | None = None) -> Explorer:
     dynamic = [cloud, rays, ellipse, arrow, noise_text, noise_legend, step_legend, diverged_text, time_dot, mem_dot]
     for ax in (ax_step, ax_seen):
         dynamic += [*background[ax], reference_lines[ax], chosen_lines[ax]]
-    explorer = Explorer("batch-size", controls, fig, draw, dynamic=dynamic, keep_pictures=True)
-    explorer.prepare_pictures()
-    return explorer
+    return Explorer("batch-size", controls, fig, draw, dynamic=dynamic, keep_pictures=True)

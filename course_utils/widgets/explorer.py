@@ -109,8 +109,9 @@ class Explorer:
                 high-density screens), dropping to 1 if updates turn out slow (see the module docstring);
                 a number given here is kept.
             keep_pictures: the picture depends on the control values alone (`draw` is a pure function
-                of them): keep every picture and caption rendered, so a setting seen before shows at
-                once; `prepare_pictures()` renders them all up front.
+                of them), and every control has options or is a checkbox: draw every setting's picture
+                and caption when the explorer is built (`prepare_pictures`) and keep them, so that every
+                move shows one at once. Worth it where the settings are few and a picture is slow.
         """
         if not name or not isinstance(name, str):
             raise ValueError(f"Explorer: name must be a non-empty string, got {name!r}")
@@ -128,6 +129,12 @@ class Explorer:
         pixel_ratio = PIXEL_RATIO if pixel_ratio is None else pixel_ratio
         if isinstance(pixel_ratio, bool) or not isinstance(pixel_ratio, (int, float)) or not 1 <= pixel_ratio <= 4:
             raise ValueError(f"Explorer: pixel_ratio must be a number from 1 to 4, got {pixel_ratio!r}")
+        unlisted = [key for key, control in controls.items() if not _listed_values(control)]
+        if keep_pictures and unlisted:
+            raise ValueError(
+                f"Explorer: keep_pictures draws every setting, but controls {unlisted} have no options to go "
+                "through (a checkbox has two)"
+            )
         dynamic = list(dynamic)
         for artist in dynamic:
             if not isinstance(artist, Artist) or _root_figure(artist) is not figure:
@@ -192,6 +199,8 @@ class Explorer:
                 self.set_pixel_ratio(1.0)
                 self.refresh()
             self.renders = self.full_redraws = 1  # the counts start from the picture the explorer is built with
+        if self._keep_pictures:
+            self.prepare_pictures()
 
     def _freeze_layout(self) -> None:
         """Keep the axes where the first draw put them: re-running the layout engine on every update
@@ -310,16 +319,11 @@ class Explorer:
         self.set(**{control: original})
 
     def prepare_pictures(self) -> None:
-        """Render now the picture of every combination of the controls' values (an explorer built with
-        `keep_pictures`, whose controls all have options or are checkboxes), so that every move shows a
-        kept picture."""
+        """Render the picture of every combination of the controls' values (an explorer built with
+        `keep_pictures`, which calls this when it is built; again after `set_pixel_ratio`, say), so that
+        every move shows a kept picture."""
         if not self._keep_pictures:
             raise ValueError("Explorer.prepare_pictures: needs keep_pictures=True")
-        without = [k for k, c in self.controls.items() if not _listed_values(c)]
-        if without:
-            raise ValueError(
-                f"Explorer.prepare_pictures: controls {without} have no options to go through (a checkbox has two)"
-            )
         original = self.values
         options = [_listed_values(c) for c in self.controls.values()]
         for combination in itertools.product(*options):
@@ -476,11 +480,9 @@ def discover_builders() -> dict[str, Callable[[], Explorer]]:
 def alternative_values(control: widgets.ValueWidget, count: int = 4) -> list:
     """Up to `count` values, other than the current one, that `control` can take (spread over its range)."""
     current = control.value
-    if isinstance(control, widgets.Checkbox):
-        return [not current]
-    if hasattr(control, "options") and not isinstance(control, (widgets.IntSlider, widgets.FloatSlider)):
-        options = [opt[1] if isinstance(opt, tuple) else opt for opt in control.options]
-        others = [o for o in options if o != current]
+    listed = _listed_values(control)
+    if listed:
+        others = [o for o in listed if o != current]
     elif isinstance(control, (widgets.IntSlider, widgets.FloatSlider)):
         step = control.step or 1
         n_steps = int(round((control.max - control.min) / step))

@@ -238,9 +238,7 @@ def make_snapshot_explorer(temperatures: tuple[float, ...] = TEMPERATURES, data_
     # dynamic: what draw changes, and the legend and label the cursor passes under at the last steps
     dynamic = [marker, cursor, uniform_text, legend, title, *boxes]
     # the samples' text is slow to draw (over 100 ms a picture): every (step, temperature) is drawn once, now
-    explorer = Explorer("pretraining-snapshots", controls, fig, draw, dynamic=dynamic, keep_pictures=True)
-    explorer.prepare_pictures()
-    return explorer
+    return Explorer("pretraining-snapshots", controls, fig, draw, dynamic=dynamic, keep_pictures=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,9 +390,7 @@ def make_embedding_explorer(data_dir: str | None = None) -> Explorer:
     # dynamic: what draw changes, and the zero line, which stays on top of the bars' bases. One picture per
     # snapshot, drawn now and kept
     dynamic = [*scatters.values(), ax_map.title, *bars, zero_line, *values]
-    explorer = Explorer("pretraining-embeddings", controls, fig, draw, dynamic=dynamic, keep_pictures=True)
-    explorer.prepare_pictures()
-    return explorer
+    return Explorer("pretraining-embeddings", controls, fig, draw, dynamic=dynamic, keep_pictures=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -236,9 +236,9 @@ def _wait_for_widgets(page, explorers, settle_ms: int = 1000, timeout_s: float =
             count, since = now, time.perf_counter()
 
 
-def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3, settled: bool = False) -> list[dict]:
+def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict]:
     """Move every control of every explorer on the page `moves` times; each move must change the figure.
-    `settled`: the widgets have been waited for already (`measure_explorers`), so do not wait again.
+    Call it after `measure_explorers`, which waits until the widgets are shown.
 
     Returns one record per move: explorer, control, kind, `latency_ms` (measured in the page, from the
     input event to the new figure painted: what a person waits for) and `driver_ms` (the same move
@@ -246,8 +246,6 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3, settled: boo
     """
     records = []
     explorers = page.locator(f"{PANEL} .cu-explorer")
-    if not settled:
-        _wait_for_widgets(page, explorers)
     for e in range(explorers.count()):
         explorer = explorers.nth(e)
         name = _explorer_name(explorer)

@@ -65,7 +65,7 @@ def test_notebook_runs_and_every_widget_responds(page, lab_server, lab_home, nam
     check_like_nbval(page, lab_server, lab_home, name, cells)
     sizes = measure_explorers(page)  # before any move, so the drop to 1x pictures cannot matter
     burst = burst_slider(page)
-    records = drive_explorers(page, settled=True)
+    records = drive_explorers(page)
     save_records(RESULTS, name, records, run_s, sizes, burst)
     assert records, f"{name} should show at least one widget (every notebook starts with one)"
     for s in sizes:
