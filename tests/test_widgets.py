@@ -191,12 +191,14 @@ def test_log_axes_get_plain_text_tick_labels():
 
 @pytest.mark.slow  # builds every widget twice (about a minute)
 @pytest.mark.parametrize("style", ["default", "workshop"])
-def test_no_text_runs_off_the_figure(style):
+def test_no_text_runs_off_the_figure(style, monkeypatch):
     """Titles, labels and annotations stay inside the picture, also with the workshop's big fonts."""
     from matplotlib.text import Text
 
     from course_utils.plotting import current_style, use_style
 
+    # where a text lands does not depend on the pictures an explorer keeps: skip drawing every setting
+    monkeypatch.setattr(Explorer, "prepare_pictures", lambda self: None)
     before = current_style()
     use_style(style)
     try:
@@ -465,6 +467,39 @@ def test_kept_pictures_are_shown_without_drawing_and_equal_a_fresh_render():
         "box", {"on": widgets.Checkbox(value=False)}, new_figure()[0], lambda on: seen.append(on), keep_pictures=True
     ).prepare_pictures()
     assert set(seen) == {False, True}
+
+
+def test_kept_pictures_of_listed_settings_for_a_slider_whose_range_follows_a_menu():
+    fig, ax = new_figure()
+    (line,) = ax.plot([0, 1], [0, 1])
+    calls = []
+    sizes = {"short": 2, "long": 4}
+    step, menu = widgets.IntSlider(value=1, min=0, max=1), widgets.Dropdown(options=list(sizes))
+
+    def fit(change):  # registered before the Explorer's observer, as the backprop stepper does
+        step.max = sizes[change["new"]] - 1
+
+    menu.observe(fit, names="value")
+
+    def draw(step, menu):
+        calls.append((menu, step))
+        line.set_ydata([0, step + sizes[menu]])
+        return f"{menu} {step}"
+
+    settings = [{"menu": m, "step": i} for m, n in sizes.items() for i in range(n)]  # menu first: it sets the range
+    explorer = Explorer("listed", {"step": step, "menu": menu}, fig, draw, dynamic=[line], keep_pictures=settings)
+    assert {(m, i) for m, n in sizes.items() for i in range(n)} <= set(calls)
+    assert explorer.values == {"step": 1, "menu": "short"}  # back where it was built
+    drawn = len(calls)
+    explorer.set(menu="long", step=3)
+    assert len(calls) == drawn and explorer.caption.value == "long 3"  # kept: not drawn again
+    kept = _pixels(explorer.image.value)
+    explorer.refresh(full=True)
+    assert np.array_equal(kept, _pixels(explorer.image.value))
+    for bad in ([], [{"step": 0}], "abc", 3):
+        with pytest.raises(ValueError, match="keep_pictures must be"):
+            Explorer("bad", {"step": widgets.IntSlider(), "menu": widgets.Dropdown(options=["a"])}, new_figure()[0],
+                     lambda step, menu: None, keep_pictures=bad)  # fmt: skip
 
 
 @pytest.mark.parametrize("given", [None, 2])

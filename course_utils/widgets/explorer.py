@@ -89,7 +89,7 @@ class Explorer:
         dynamic: Iterable[Artist] = (),
         background_key: Callable[..., Hashable] | None = None,
         pixel_ratio: float | None = None,
-        keep_pictures: bool = False,
+        keep_pictures: bool | Iterable[Mapping] = False,
     ):
         """
         Args:
@@ -109,9 +109,12 @@ class Explorer:
                 high-density screens), dropping to 1 if updates turn out slow (see the module docstring);
                 a number given here is kept.
             keep_pictures: the picture depends on the control values alone (`draw` is a pure function
-                of them), and every control has options or is a checkbox: draw every setting's picture
-                and caption when the explorer is built (`prepare_pictures`) and keep them, so that every
-                move shows one at once. Worth it where the settings are few and a picture is slow.
+                of them): draw every setting's picture and caption when the explorer is built
+                (`prepare_pictures`) and keep them, so that every move shows one at once. True: every
+                combination of the controls' values, each of which must have options or be a checkbox.
+                Or the settings themselves, a list of dicts naming every control, in the order to set
+                them: for a slider, or controls that depend on each other (a slider whose range
+                follows a menu). Worth it where the settings are few and a picture is slow.
         """
         if not name or not isinstance(name, str):
             raise ValueError(f"Explorer: name must be a non-empty string, got {name!r}")
@@ -129,11 +132,19 @@ class Explorer:
         pixel_ratio = PIXEL_RATIO if pixel_ratio is None else pixel_ratio
         if isinstance(pixel_ratio, bool) or not isinstance(pixel_ratio, (int, float)) or not 1 <= pixel_ratio <= 4:
             raise ValueError(f"Explorer: pixel_ratio must be a number from 1 to 4, got {pixel_ratio!r}")
+        settings = None  # the settings keep_pictures lists; None: every combination of listed values
+        if not isinstance(keep_pictures, bool):
+            settings = list(keep_pictures) if isinstance(keep_pictures, Iterable) else None
+            if not settings or not all(isinstance(x, Mapping) and set(x) == set(controls) for x in settings):
+                raise ValueError(
+                    f"Explorer: keep_pictures must be True, False or a non-empty list of settings, dicts naming "
+                    f"every control ({sorted(controls)}); got {keep_pictures!r}"
+                )
         unlisted = [key for key, control in controls.items() if not _listed_values(control)]
-        if keep_pictures and unlisted:
+        if keep_pictures is True and unlisted:
             raise ValueError(
                 f"Explorer: keep_pictures draws every setting, but controls {unlisted} have no options to go "
-                "through (a checkbox has two)"
+                "through (a checkbox has two): list the settings to draw instead"
             )
         dynamic = list(dynamic)
         for artist in dynamic:
@@ -161,7 +172,8 @@ class Explorer:
         self.renders = 0  # pictures rendered since the explorer was built (coalesced updates count once)
         self._pending = False  # a coalesced redraw is scheduled on the kernel's event loop
         self._slow_updates = 0  # browser updates in a row slower than SLOW_UPDATE_MS
-        self._keep_pictures = bool(keep_pictures)
+        self._keep_pictures = keep_pictures is not False
+        self._settings = [dict(x) for x in settings] if settings is not None else None
         self._pictures: dict = {}  # control values -> (caption, PNG), when keep_pictures
         width, height = self.size_px
         # shown at its natural size: exactly `size_px` CSS pixels, smaller only where the page is narrower
@@ -325,9 +337,13 @@ class Explorer:
         if not self._keep_pictures:
             raise ValueError("Explorer.prepare_pictures: needs keep_pictures=True")
         original = self.values
-        options = [_listed_values(c) for c in self.controls.values()]
-        for combination in itertools.product(*options):
-            self.set(**dict(zip(self.controls, combination)))
+        if self._settings is not None:
+            settings = self._settings
+        else:
+            options = [_listed_values(c) for c in self.controls.values()]
+            settings = [dict(zip(self.controls, combination)) for combination in itertools.product(*options)]
+        for setting in settings:
+            self.set(**setting)
         self.set(**original)
 
     @contextlib.contextmanager

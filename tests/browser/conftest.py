@@ -6,7 +6,9 @@ nothing a test does can touch the committed files and the browser run checks the
 (where this runs, it also does nbval's checks, and nbval leaves those notebooks to it: the repository's
 conftest.py); it has its own settings: no news prompt, no autosave, and the windowing a learner has by
 default ("contentVisibility": every cell is in the page, and the browser skips rendering the cells out
-of view). Chromium is Debian's (`/usr/bin/chromium`), never one Playwright downloads.
+of view). Chromium is Debian's (`/usr/bin/chromium`), never one Playwright downloads. A test module has
+one page: the notebook tests load JupyterLab in it once and open one notebook after another, each
+closed and its kernel shut down when its test ends.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def lab_server(lab_home, chromium_path):
         "--ServerApp.open_browser=False",
         "--LabApp.news_url=",
         "--ServerApp.disable_check_xsrf=False",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: the tests open notebooks by its commands
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
@@ -148,7 +151,7 @@ def browser(chromium_path):  # each browser module, so later tests can run their
         browser.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # JupyterLab is loaded once and then opens one notebook after another
 def page(browser):
     context = browser.new_context(viewport={"width": 1366, "height": 768})  # a common laptop screen
     page = context.new_page()

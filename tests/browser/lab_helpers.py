@@ -22,14 +22,49 @@ def find_chromium() -> str | None:
 
 
 def open_notebook(page, base: str, token: str, name: str) -> None:
-    page.goto(f"{base}/lab/tree/notebooks/{name}?reset&token={token}")  # reset: no tabs left from earlier tests
-    page.locator(f"{PANEL} .jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=90_000)
-    # wait for the kernel to be ready before running anything
-    page.wait_for_function(
-        """() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus');
-                   return !s || !/(Connecting|Starting|Unknown)/i.test(s.textContent || s.getAttribute('title') || ''); }""",
-        timeout=60_000,
+    """Open notebooks/<name> in the JupyterLab shown on `page` and wait until its kernel is idle.
+
+    JupyterLab is loaded once per page and each notebook then opened by the command the file browser
+    uses: starting the app is most of the time of opening a notebook (the server exposes the app as
+    `window.jupyterapp` for this). Close each notebook with `close_notebook` before opening the next."""
+    if not page.evaluate("() => !!window.jupyterapp"):  # a blank (or crashed) page: load the app
+        page.goto(f"{base}/lab?reset&token={token}")  # reset: no tabs from an earlier workspace
+        page.wait_for_function("() => !!window.jupyterapp", timeout=90_000)
+    page.evaluate(
+        """async (path) => {
+          const app = window.jupyterapp;
+          await app.restored;
+          const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+          await panel.context.ready;
+          await panel.sessionContext.ready;  // a kernel is connected
+          const idle = () => panel.sessionContext.session?.kernel?.status === 'idle';
+          while (!idle()) await new Promise(r => setTimeout(r, 100));
+        }""",
+        f"notebooks/{name}",
     )
+    page.locator(f"{PANEL} .jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=90_000)
+
+
+def close_notebook(page, base: str, token: str, name: str) -> None:
+    """Close every tab of the page's JupyterLab without saving (the test saves what it checks), and
+    shut down the kernel of notebooks/<name>, so that the next notebook has the machine to itself."""
+    try:
+        page.evaluate(
+            """() => { const app = window.jupyterapp; if (!app) return;
+                       for (const w of Array.from(app.shell.widgets('main'))) {
+                         if (w.context) w.context.model.dirty = false;  // no "save your changes?" dialog
+                         w.dispose(); } }"""
+        )
+    finally:
+        for session in _sessions(base, token):
+            if session.get("path", "").endswith(name):
+                request = urllib.request.Request(f"{base}/api/sessions/{session['id']}?token={token}", method="DELETE")
+                urllib.request.urlopen(request, timeout=30).close()
+
+
+def _sessions(base: str, token: str) -> list[dict]:
+    with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=10) as response:
+        return json.loads(response.read())
 
 
 def _menu(page, top: str, command: str) -> None:
@@ -112,8 +147,7 @@ def notebook_kernel(base: str, token: str, runtime_dir: Path, name: str):
     """A client of the kernel that the page's notebook `name` runs on (a second client beside the page's)."""
     from jupyter_client import BlockingKernelClient
 
-    with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=10) as response:
-        sessions = json.loads(response.read())
+    sessions = _sessions(base, token)
     ids = [s["kernel"]["id"] for s in sessions if s.get("path", "").endswith(name) and s.get("kernel")]
     assert ids, f"no kernel session for {name}: {sessions}"
     client = BlockingKernelClient()
@@ -152,10 +186,8 @@ def _kind(control) -> str:
     raise AssertionError(f"unsupported control with classes {classes!r}")
 
 
-def change_control(page, control, attempt: int = 0) -> None:
-    """Move a control to another value the way a person would."""
-    kind = _kind(control)
-    control.scroll_into_view_if_needed()
+def change_control(page, control, kind: str, attempt: int = 0) -> None:
+    """Move a control (of the `_kind` given, already scrolled into view) to another value the way a person would."""
     if kind == "widget-toggle-buttons":
         buttons = control.locator("button")
         inactive = [
@@ -175,19 +207,19 @@ def change_control(page, control, attempt: int = 0) -> None:
     elif kind == "widget-checkbox":
         control.locator("input[type=checkbox]").click()
     else:  # slider: keyboard on the handle, as a person using the keyboard would, away from an end
-        handle = control.locator(".noUi-handle").first
-        low, now, high = handle.evaluate(
-            "h => ['aria-valuemin', 'aria-valuenow', 'aria-valuemax'].map(a => parseFloat(h.getAttribute(a)))"
+        low, now, high = control.locator(".noUi-handle").first.evaluate(
+            """h => { h.focus();
+                      return ['aria-valuemin', 'aria-valuenow', 'aria-valuemax'].map(a => parseFloat(h.getAttribute(a))); }"""
         )
         right = now <= low or (now < high and attempt % 2 == 0)
-        handle.focus()
         page.keyboard.press("ArrowRight" if right else "ArrowLeft")
-        handle.blur()
 
 
 # Timing inside the page, so the test driver's own round trips are not counted: from the person's
 # input (a key press, a click, a changed selection inside the explorer) to the new figure decoded and
-# painted (two animation frames after the new image decoded). A click counts from the click event,
+# painted: the first frame rendered after the new image decoded, marked by a task posted from that
+# frame's animation callback (it runs once the frame's rendering is done; a second animation frame
+# would wait for the frame after, up to 16 ms later, whatever the page did). A click counts from the click event,
 # when the button is released and the value changes, not from the press before it (the driver's
 # press-to-release gap would count otherwise). Installed once per explorer, re-armed per move.
 _INSTRUMENT = """(root) => {
@@ -200,8 +232,11 @@ _INSTRUMENT = """(root) => {
     new MutationObserver(() => {
       if (!t.armed || 'figure' in t) return;
       mark('figure');
-      img.decode().catch(() => {}).then(() =>
-        requestAnimationFrame(() => requestAnimationFrame(() => mark('painted'))));
+      img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = () => mark('painted');
+        channel.port2.postMessage(null);
+      }));
     }).observe(img, {attributes: true, attributeFilter: ['src']});
   }
   for (const k of Object.keys(root.__cu)) delete root.__cu[k];
@@ -220,20 +255,18 @@ _WAIT_PAINTED = """(root, timeoutMs) => new Promise((resolve, reject) => {
 })"""
 
 
-def _wait_for_widgets(page, explorers, settle_ms: int = 1000, timeout_s: float = 30) -> None:
-    """Widget views render after their cell has finished: wait for the first explorer, then until the
-    number shown has not changed for `settle_ms` (every notebook shows at least one; the test checks)."""
+def _wait_for_widgets(page, expected: int, timeout_s: float = 30) -> None:
+    """Widget views render after their cell has finished: wait until the page shows `expected`
+    explorers, each with its figure loaded."""
     try:
-        explorers.first.wait_for(state="attached", timeout=timeout_s * 1000)
+        page.wait_for_function(
+            f"""n => {{ const shown = [...document.querySelectorAll('{PANEL} .cu-explorer img.cu-figure')];
+                       return shown.length >= n && shown.every(img => img.complete && img.naturalWidth > 0); }}""",
+            arg=expected,
+            timeout=timeout_s * 1000,
+        )
     except Exception:
-        return  # none at all: the caller's assertion says so
-    deadline = time.perf_counter() + timeout_s
-    count, since = explorers.count(), time.perf_counter()
-    while time.perf_counter() < deadline and (time.perf_counter() - since) * 1000 < settle_ms:
-        page.wait_for_timeout(100)
-        now = explorers.count()
-        if now != count:
-            count, since = now, time.perf_counter()
+        pass  # the caller's assertion on the count says what is missing
 
 
 def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict]:
@@ -258,12 +291,14 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
                 for x in (control.get_attribute("class") or "").split()
                 if x.startswith("cu-control-")
             )
+            kind = _kind(control)
+            control.scroll_into_view_if_needed()
             for move in range(moves):
                 timing = None
                 for attempt in (move, move + 1):  # a move that changed nothing is tried once more, another way
                     explorer.evaluate(_INSTRUMENT)
                     start = time.perf_counter()
-                    change_control(page, control, attempt)
+                    change_control(page, control, kind, attempt)
                     try:
                         timing = explorer.evaluate(_WAIT_PAINTED, timeout_ms)
                         break
@@ -279,7 +314,7 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
                         "explorer": name,
                         "explorer_index": e,
                         "control": control_name,
-                        "kind": _kind(control),
+                        "kind": kind,
                         "move": move,
                         "latency_ms": round(timing["painted"] - timing["input"], 1),
                         "driver_ms": round(driver_ms, 1),
@@ -304,11 +339,12 @@ def _explorer_name(explorer) -> str:
     return next(c[len("cu-explorer-") :] for c in classes if c.startswith("cu-explorer-"))
 
 
-def measure_explorers(page) -> list[dict]:
+def measure_explorers(page, expected: int) -> list[dict]:
     """Each explorer's height on the page (controls, figure and caption) and its figure's display scale:
-    the shown width over the natural width (the figure's size in inches times the explorer's dpi)."""
+    the shown width over the natural width (the figure's size in inches times the explorer's dpi).
+    Waits until `expected` explorers are shown (as many as the committed notebook shows)."""
     explorers = page.locator(f"{PANEL} .cu-explorer")
-    _wait_for_widgets(page, explorers)
+    _wait_for_widgets(page, expected)
     sizes = []
     for e in range(explorers.count()):
         explorer = explorers.nth(e)
@@ -329,7 +365,7 @@ _COUNT_UPDATES = """(root) => {
 }"""
 
 
-def burst_slider(page, presses: int = 12, quiet_s: float = 1.5, timeout_s: float = 30) -> dict | None:
+def burst_slider(page, presses: int = 12, quiet_s: float = 0.75, timeout_s: float = 30) -> dict | None:
     """A burst of moves on the first slider of the page: `presses` ArrowRight key presses dispatched in
     one go (faster than any redraw, as when a learner drags). Waits until figures stop arriving (none new
     for `quiet_s`, so a queue of stale renders on a slow machine is still counted), then returns how many

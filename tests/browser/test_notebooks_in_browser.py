@@ -22,6 +22,7 @@ import pytest
 from lab_helpers import (
     PANEL,
     burst_slider,
+    close_notebook,
     drive_explorers,
     error_outputs,
     measure_explorers,
@@ -42,9 +43,16 @@ MAX_HEIGHT_PX = 600  # fits a 1366x768 screen in JupyterLab with its menus and t
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture
+def notebook_page(page, lab_server, name):
+    """The module's JupyterLab page; the test's notebook is closed and its kernel shut down afterwards."""
+    yield page
+    close_notebook(page, *lab_server, name)
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_and_every_widget_responds(page, lab_server, lab_home, name):
-    base, token = lab_server
+def test_notebook_runs_and_every_widget_responds(notebook_page, lab_server, lab_home, name):
+    page, (base, token) = notebook_page, lab_server
     open_notebook(page, base, token, name)
     try:
         run_s = run_all(page)
@@ -63,7 +71,9 @@ def test_notebook_runs_and_every_widget_responds(page, lab_server, lab_home, nam
     attempted = page.locator(f"{PANEL} .jp-OutputArea-output", has_text="Not attempted").count()
     assert attempted >= checks, f"{name}: {attempted} checks say 'not attempted', expected {checks}"
     check_like_nbval(page, lab_server, lab_home, name, cells)
-    sizes = measure_explorers(page)  # before any move, so the drop to 1x pictures cannot matter
+    shown = [o for c in cells for o in c.get("outputs", []) if _plain(o).startswith("<Explorer")]
+    sizes = measure_explorers(page, len(shown))  # before any move, so the drop to 1x pictures cannot matter
+    assert len(sizes) == len(shown), f"{name}: the page shows {len(sizes)} explorers, the notebook {len(shown)}"
     burst = burst_slider(page)
     records = drive_explorers(page)
     save_records(RESULTS, name, records, run_s, sizes, burst)
@@ -100,3 +110,8 @@ def check_like_nbval(page, lab_server, lab_home: Path, name: str, cells: list) -
             )
     finally:
         kernel.stop_channels()
+
+
+def _plain(output) -> str:
+    text = output.get("data", {}).get("text/plain", "")
+    return "".join(text) if isinstance(text, list) else text
