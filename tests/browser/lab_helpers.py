@@ -216,28 +216,25 @@ def change_control(page, control, kind: str, attempt: int = 0) -> None:
 
 
 # Timing inside the page, so the test driver's own round trips are not counted: from the person's
-# input (a key press, a click, a changed selection inside the explorer) to the new figure decoded and
-# painted: the first frame rendered after the new image decoded, marked by a task posted from that
-# frame's animation callback (it runs once the frame's rendering is done; a second animation frame
-# would wait for the frame after, up to 16 ms later, whatever the page did). A click counts from the click event,
-# when the button is released and the value changes, not from the press before it (the driver's
-# press-to-release gap would count otherwise). Installed once per explorer, re-armed per move.
+# input (a key press, a click, a changed selection inside the explorer) to the new figure painted, as
+# the browser itself reports it: the figure carries an `elementtiming` attribute, and Chromium's Element
+# Timing API gives the time each new picture was rendered on screen (its renderTime), so the test adds
+# no work of its own (decoding the picture a second time, waiting for extra frames). A click counts from
+# the click event, when the button is released and the value changes, not from the press before it (the
+# driver's press-to-release gap would count otherwise). Installed once per explorer, re-armed per move.
 _INSTRUMENT = """(root) => {
   if (!root.__cu) {
     const img = root.querySelector('img.cu-figure');
+    img.setAttribute('elementtiming', 'cu-figure');
     const t = root.__cu = {};
-    const mark = (k) => { if (t.armed && !(k in t)) t[k] = performance.now(); };
+    const mark = (k, at) => { if (t.armed && !(k in t)) t[k] = at ?? performance.now(); };
     for (const ev of ['keydown', 'click', 'input', 'change'])
       root.addEventListener(ev, () => mark('input'), true);
-    new MutationObserver(() => {
-      if (!t.armed || 'figure' in t) return;
-      mark('figure');
-      img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
-        const channel = new MessageChannel();
-        channel.port1.onmessage = () => mark('painted');
-        channel.port2.postMessage(null);
-      }));
-    }).observe(img, {attributes: true, attributeFilter: ['src']});
+    new MutationObserver(() => mark('figure')).observe(img, {attributes: true, attributeFilter: ['src']});
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries())
+        if (e.element === img && 'figure' in t && e.renderTime >= t.figure) mark('painted', e.renderTime);
+    }).observe({type: 'element'});
   }
   for (const k of Object.keys(root.__cu)) delete root.__cu[k];
   root.__cu.armed = true;
@@ -249,7 +246,7 @@ _WAIT_PAINTED = """(root, timeoutMs) => new Promise((resolve, reject) => {
     const t = root.__cu;
     if ('painted' in t) resolve({input: t.input ?? null, painted: t.painted, now: performance.now()});
     else if (performance.now() - t0 > timeoutMs) reject(new Error('no new figure'));
-    else requestAnimationFrame(poll);
+    else setTimeout(poll, 10);  // a timer, not animation frames: waiting must not make the page draw
   };
   poll();
 })"""
@@ -269,6 +266,22 @@ def _wait_for_widgets(page, expected: int, timeout_s: float = 30) -> None:
         pass  # the caller's assertion on the count says what is missing
 
 
+# The whole explorer in view, as a learner looks at it (at most 600 px tall): the figure must be on screen
+# for the browser to paint it and report when it did. Scrolled until it stays in view: with JupyterLab's
+# windowing the cells above it take their real height only once rendered, which moves it after a scroll.
+_SHOW = """async (e) => {
+  const scroller = e.closest('.jp-WindowedPanel-outer') || document.scrollingElement;
+  const inView = () => { const box = e.getBoundingClientRect(), view = scroller.getBoundingClientRect();
+                         return box.top >= view.top - 1 && box.bottom <= view.bottom + 1; };
+  for (let i = 0; i < 10; i++) {
+    if (!inView()) e.scrollIntoView({block: 'center'});
+    await new Promise(r => setTimeout(r, 150));  // and still in view a moment later
+    if (inView()) return true;
+  }
+  return false;
+}"""
+
+
 def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict]:
     """Move every control of every explorer on the page `moves` times; each move must change the figure.
     Call it after `measure_explorers`, which waits until the widgets are shown.
@@ -284,6 +297,7 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
         name = _explorer_name(explorer)
         controls = explorer.locator(".cu-control")
         assert controls.count() > 0, f"explorer {name} has no controls in the page"
+        assert explorer.evaluate(_SHOW), f"explorer {name} could not be scrolled fully into view"
         for c in range(controls.count()):
             control = controls.nth(c)
             control_name = next(
