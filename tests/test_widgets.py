@@ -474,7 +474,7 @@ def test_kept_pictures_of_listed_settings_for_a_slider_whose_range_follows_a_men
     (line,) = ax.plot([0, 1], [0, 1])
     calls = []
     sizes = {"short": 2, "long": 4}
-    step, menu = widgets.IntSlider(value=1, min=0, max=1), widgets.Dropdown(options=list(sizes))
+    step, menu = widgets.IntSlider(value=3, min=0, max=3), widgets.Dropdown(options=list(sizes), value="long")
 
     def fit(change):  # registered before the Explorer's observer, as the backprop stepper does
         step.max = sizes[change["new"]] - 1
@@ -486,13 +486,14 @@ def test_kept_pictures_of_listed_settings_for_a_slider_whose_range_follows_a_men
         line.set_ydata([0, step + sizes[menu]])
         return f"{menu} {step}"
 
-    settings = [{"menu": m, "step": i} for m, n in sizes.items() for i in range(n)]  # menu first: it sets the range
+    # menu first: it sets the range; the last setting is the short menu, whose range would clamp step 3
+    settings = [{"menu": m, "step": i} for m in ("long", "short") for i in range(sizes[m])]
     explorer = Explorer("listed", {"step": step, "menu": menu}, fig, draw, dynamic=[line], keep_pictures=settings)
     assert {(m, i) for m, n in sizes.items() for i in range(n)} <= set(calls)
-    assert explorer.values == {"step": 1, "menu": "short"}  # back where it was built
+    assert explorer.values == {"step": 3, "menu": "long"}  # back where it was built, restored menu first
     drawn = len(calls)
-    explorer.set(menu="long", step=3)
-    assert len(calls) == drawn and explorer.caption.value == "long 3"  # kept: not drawn again
+    explorer.set(menu="short", step=1)
+    assert len(calls) == drawn and explorer.caption.value == "short 1"  # kept: not drawn again
     kept = _pixels(explorer.image.value)
     explorer.refresh(full=True)
     assert np.array_equal(kept, _pixels(explorer.image.value))

@@ -68,14 +68,16 @@ PIXEL_RATIO = 2.0
 # A 2x picture has four times the pixels: about 1.3 to 2 times the update time in the kernel, and the browser
 # decodes four times the pixels. An explorer left at the default ratio whose update takes longer than this (timed
 # when it is built, or twice in a row from the browser) drops to 1x. Why 35 ms: the budget in the page is 150 ms
-# p95 from input to painted, and about 60-80 ms of that is not the kernel's drawing (measured on 2 cores,
-# notebook 00's widget: ~10 ms to reach the kernel, ~5 ms back, 12-20 ms decoding its 2x picture, 20-30 ms for
-# the two frames that paint it), while the kernel draws 1.5 times slower than idle with the browser beside it.
+# p95 from input to painted, and about 50-80 ms of that is not the kernel's drawing (measured on 2 cores: a
+# kept picture, shown in 0.1 ms, is painted 50-80 ms after the input: messages to the kernel and back through the
+# server, ipywidgets, decoding, painting), while the kernel draws about `BROWSER_SLOWDOWN` times slower than idle
+# with the browser beside it.
 SLOW_UPDATE_MS = 35.0
 # An update timed when the explorer is built has the machine to itself; in the browser it shares it with the
 # browser and the server, and takes about 1.5 times as long on 2 cores (measured). The update timed at build is
 # scaled by this before it is compared with SLOW_UPDATE_MS, so that an explorer that would drop to 1x at its
-# first moves starts at 1x: a drop in the browser throws away the backgrounds and pictures kept at 2x.
+# first moves starts at 1x: a drop in the browser throws away the backgrounds kept at 2x. (Not for an explorer
+# that keeps every picture: its moves draw nothing and never drop it.)
 BROWSER_SLOWDOWN = 1.5
 
 
@@ -212,7 +214,8 @@ class Explorer:
         if self._adaptive and self.pixel_ratio > 1:
             self._pictures.clear()  # a kept picture would time nothing
             self.refresh()  # one update as a move makes it: too slow at this ratio, and every move starts at 1x
-            if self.last_update_s * 1000 * BROWSER_SLOWDOWN > SLOW_UPDATE_MS:
+            slowdown = 1.0 if self._keep_pictures else BROWSER_SLOWDOWN  # kept pictures: moves draw nothing
+            if self.last_update_s * 1000 * slowdown > SLOW_UPDATE_MS:
                 self.set_pixel_ratio(1.0)
                 self.refresh()
             self.renders = self.full_redraws = 1  # the counts start from the picture the explorer is built with
@@ -336,11 +339,11 @@ class Explorer:
         self.set(**{control: original})
 
     def prepare_pictures(self) -> None:
-        """Render the picture of every combination of the controls' values (an explorer built with
-        `keep_pictures`, which calls this when it is built; again after `set_pixel_ratio`, say), so that
-        every move shows a kept picture."""
+        """Render the picture of every setting `keep_pictures` names (True: every combination of the
+        controls' values) and keep them; the explorer calls this when it is built (call it again after
+        `set_pixel_ratio`, say), so that every move shows a kept picture. The controls end where they were."""
         if not self._keep_pictures:
-            raise ValueError("Explorer.prepare_pictures: needs keep_pictures=True")
+            raise ValueError("Explorer.prepare_pictures: needs keep_pictures (True or a list of settings)")
         original = self.values
         if self._settings is not None:
             settings = self._settings
@@ -349,7 +352,8 @@ class Explorer:
             settings = [dict(zip(self.controls, combination)) for combination in itertools.product(*options)]
         for setting in settings:
             self.set(**setting)
-        self.set(**original)
+        # back in the order the settings give (a menu before the slider whose range it sets)
+        self.set(**{key: original[key] for key in settings[0]})
 
     @contextlib.contextmanager
     def _hold(self):

@@ -27,7 +27,11 @@ def open_notebook(page, base: str, token: str, name: str) -> None:
     JupyterLab is loaded once per page and each notebook then opened by the command the file browser
     uses: starting the app is most of the time of opening a notebook (the server exposes the app as
     `window.jupyterapp` for this). Close each notebook with `close_notebook` before opening the next."""
-    if not page.evaluate("() => !!window.jupyterapp"):  # a blank (or crashed) page: load the app
+    try:
+        loaded = page.evaluate("() => !!window.jupyterapp")
+    except Exception:  # a page that crashed or hangs in an earlier test: load it again
+        loaded = False
+    if not loaded:
         page.goto(f"{base}/lab?reset&token={token}")  # reset: no tabs from an earlier workspace
         page.wait_for_function("() => !!window.jupyterapp", timeout=90_000)
     page.evaluate(
@@ -38,7 +42,11 @@ def open_notebook(page, base: str, token: str, name: str) -> None:
           await panel.context.ready;
           await panel.sessionContext.ready;  // a kernel is connected
           const idle = () => panel.sessionContext.session?.kernel?.status === 'idle';
-          while (!idle()) await new Promise(r => setTimeout(r, 100));
+          const t0 = performance.now();
+          while (!idle()) {
+            if (performance.now() - t0 > 60000) throw new Error('the kernel was not idle within 60 s');
+            await new Promise(r => setTimeout(r, 100));
+          }
         }""",
         f"notebooks/{name}",
     )
@@ -50,7 +58,9 @@ def close_notebook(page, base: str, token: str, name: str) -> None:
     shut down the kernel of notebooks/<name>, so that the next notebook has the machine to itself."""
     try:
         page.evaluate(
-            """() => { const app = window.jupyterapp; if (!app) return;
+            """() => { for (const root of document.querySelectorAll('.cu-explorer'))  // the test's observers
+                         for (const o of root.__cuObservers || []) o.disconnect();
+                       const app = window.jupyterapp; if (!app) return;
                        for (const w of Array.from(app.shell.widgets('main'))) {
                          if (w.context) w.context.model.dirty = false;  // no "save your changes?" dialog
                          w.dispose(); } }"""
@@ -230,11 +240,14 @@ _INSTRUMENT = """(root) => {
     const mark = (k, at) => { if (t.armed && !(k in t)) t[k] = at ?? performance.now(); };
     for (const ev of ['keydown', 'click', 'input', 'change'])
       root.addEventListener(ev, () => mark('input'), true);
-    new MutationObserver(() => mark('figure')).observe(img, {attributes: true, attributeFilter: ['src']});
-    new PerformanceObserver((list) => {
+    const changed = new MutationObserver(() => mark('figure'));
+    changed.observe(img, {attributes: true, attributeFilter: ['src']});
+    const painted = new PerformanceObserver((list) => {
       for (const e of list.getEntries())
         if (e.element === img && 'figure' in t && e.renderTime >= t.figure) mark('painted', e.renderTime);
-    }).observe({type: 'element'});
+    });
+    painted.observe({type: 'element'});
+    root.__cuObservers = [changed, painted];
   }
   for (const k of Object.keys(root.__cu)) delete root.__cu[k];
   root.__cu.armed = true;
@@ -245,6 +258,8 @@ _WAIT_PAINTED = """(root, timeoutMs) => new Promise((resolve, reject) => {
   const poll = () => {
     const t = root.__cu;
     if ('painted' in t) resolve({input: t.input ?? null, painted: t.painted, now: performance.now()});
+    else if (performance.now() - t0 > timeoutMs && 'figure' in t)  // a new picture the browser never reported
+      resolve({input: t.input ?? null, painted: null, now: performance.now()});
     else if (performance.now() - t0 > timeoutMs) reject(new Error('no new figure'));
     else setTimeout(poll, 10);  // a timer, not animation frames: waiting must not make the page draw
   };
@@ -321,6 +336,10 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
                 driver_ms = (time.perf_counter() - start) * 1000
                 assert timing is not None, (
                     f"moving control {control_name!r} of explorer {name!r} did not change its figure"
+                )
+                assert timing["painted"] is not None, (
+                    f"moving control {control_name!r} of explorer {name!r} changed the figure, but the browser "
+                    "reported no paint of it (is the figure on screen?)"
                 )
                 assert timing["input"] is not None, f"no input event seen for control {control_name!r} of {name!r}"
                 records.append(

@@ -74,13 +74,13 @@ def test_notebook_runs_and_every_widget_responds(notebook_page, lab_server, lab_
     shown = [o for c in cells for o in c.get("outputs", []) if _plain(o).startswith("<Explorer")]
     sizes = measure_explorers(page, len(shown))  # before any move, so the drop to 1x pictures cannot matter
     assert len(sizes) == len(shown), f"{name}: the page shows {len(sizes)} explorers, the notebook {len(shown)}"
+    for s in sizes:  # before driving: a widget taller than the screen cannot be shown whole to be driven
+        assert s["height_px"] <= MAX_HEIGHT_PX, f"{name}: explorer {s['explorer']} is {s['height_px']} px tall"
+        assert s["scale"] <= 1.005, f"{name}: the figure of {s['explorer']} is stretched {s['scale']}x ({s})"
     burst = burst_slider(page)
     records = drive_explorers(page)
     save_records(RESULTS, name, records, run_s, sizes, burst)
     assert records, f"{name} should show at least one widget (every notebook starts with one)"
-    for s in sizes:
-        assert s["height_px"] <= MAX_HEIGHT_PX, f"{name}: explorer {s['explorer']} is {s['height_px']} px tall"
-        assert s["scale"] <= 1.005, f"{name}: the figure of {s['explorer']} is stretched {s['scale']}x ({s})"
     if burst is not None:  # updates coalesce: a burst of moves does not queue a picture per move
         assert burst["last_update_after_last_input"], f"{name}: the last figure predates the last move: {burst}"
         assert 1 <= burst["updates"] < burst["presses"], f"{name}: one figure per key press, none skipped: {burst}"
