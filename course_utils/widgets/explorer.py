@@ -139,20 +139,25 @@ class Explorer:
         pixel_ratio = PIXEL_RATIO if pixel_ratio is None else pixel_ratio
         if isinstance(pixel_ratio, bool) or not isinstance(pixel_ratio, (int, float)) or not 1 <= pixel_ratio <= 4:
             raise ValueError(f"Explorer: pixel_ratio must be a number from 1 to 4, got {pixel_ratio!r}")
-        settings = None  # the settings keep_pictures lists; None: every combination of listed values
-        if not isinstance(keep_pictures, bool):
+        if keep_pictures is True:  # every combination of the controls' values
+            listed = {key: _listed_values(control) for key, control in controls.items()}
+            unlisted = [key for key, values in listed.items() if not values]
+            if unlisted:
+                raise ValueError(
+                    f"Explorer: keep_pictures draws every setting, but controls {unlisted} have no options to go "
+                    "through (a checkbox has two): list the settings to draw instead"
+                )
+            settings = [dict(zip(listed, values)) for values in itertools.product(*listed.values())]
+        elif keep_pictures is False:
+            settings = None
+        else:
             settings = list(keep_pictures) if isinstance(keep_pictures, Iterable) else None
             if not settings or not all(isinstance(x, Mapping) and set(x) == set(controls) for x in settings):
                 raise ValueError(
                     f"Explorer: keep_pictures must be True, False or a non-empty list of settings, dicts naming "
                     f"every control ({sorted(controls)}); got {keep_pictures!r}"
                 )
-        unlisted = [key for key, control in controls.items() if not _listed_values(control)]
-        if keep_pictures is True and unlisted:
-            raise ValueError(
-                f"Explorer: keep_pictures draws every setting, but controls {unlisted} have no options to go "
-                "through (a checkbox has two): list the settings to draw instead"
-            )
+            settings = [dict(x) for x in settings]
         dynamic = list(dynamic)
         for artist in dynamic:
             if not isinstance(artist, Artist) or _root_figure(artist) is not figure:
@@ -179,8 +184,7 @@ class Explorer:
         self.renders = 0  # pictures rendered since the explorer was built (coalesced updates count once)
         self._pending = False  # a coalesced redraw is scheduled on the kernel's event loop
         self._slow_updates = 0  # browser updates in a row slower than SLOW_UPDATE_MS
-        self._keep_pictures = keep_pictures is not False
-        self._settings = [dict(x) for x in settings] if settings is not None else None
+        self._settings = settings  # the settings whose pictures are kept (keep_pictures); None: none kept
         self._pictures: dict = {}  # control values -> (caption, PNG), when keep_pictures
         width, height = self.size_px
         # shown at its natural size: exactly `size_px` CSS pixels, smaller only where the page is narrower
@@ -214,12 +218,12 @@ class Explorer:
         if self._adaptive and self.pixel_ratio > 1:
             self._pictures.clear()  # a kept picture would time nothing
             self.refresh()  # one update as a move makes it: too slow at this ratio, and every move starts at 1x
-            slowdown = 1.0 if self._keep_pictures else BROWSER_SLOWDOWN  # kept pictures: moves draw nothing
+            slowdown = 1.0 if self._settings is not None else BROWSER_SLOWDOWN  # kept pictures: moves draw nothing
             if self.last_update_s * 1000 * slowdown > SLOW_UPDATE_MS:
                 self.set_pixel_ratio(1.0)
                 self.refresh()
             self.renders = self.full_redraws = 1  # the counts start from the picture the explorer is built with
-        if self._keep_pictures:
+        if self._settings is not None:
             self.prepare_pictures()
 
     def _freeze_layout(self) -> None:
@@ -248,7 +252,7 @@ class Explorer:
     def refresh(self, *, full: bool = False) -> None:
         """Recompute and redraw from the current control values (`full=True`: ignore the cached background)."""
         start = time.perf_counter()
-        kept = self._pictures.get(tuple(self.values.items())) if self._keep_pictures and not full else None
+        kept = self._pictures.get(tuple(self.values.items())) if self._settings is not None and not full else None
         if kept is not None:
             self.caption.value, self.image.value = kept
             self.renders += 1
@@ -260,7 +264,7 @@ class Explorer:
             caption = f"<span style='color:#D55E00'>Cannot draw this setting: {exc}</span>"
         self.caption.value = caption or ""
         self.image.value = self.render_png(full=full)
-        if self._keep_pictures:
+        if self._settings is not None:
             self._pictures[tuple(self.values.items())] = (self.caption.value, self.image.value)
         self.renders += 1
         self.last_update_s = time.perf_counter() - start
@@ -342,18 +346,13 @@ class Explorer:
         """Render the picture of every setting `keep_pictures` names (True: every combination of the
         controls' values) and keep them; the explorer calls this when it is built (call it again after
         `set_pixel_ratio`, say), so that every move shows a kept picture. The controls end where they were."""
-        if not self._keep_pictures:
+        if self._settings is None:
             raise ValueError("Explorer.prepare_pictures: needs keep_pictures (True or a list of settings)")
         original = self.values
-        if self._settings is not None:
-            settings = self._settings
-        else:
-            options = [_listed_values(c) for c in self.controls.values()]
-            settings = [dict(zip(self.controls, combination)) for combination in itertools.product(*options)]
-        for setting in settings:
+        for setting in self._settings:
             self.set(**setting)
         # back in the order the settings give (a menu before the slider whose range it sets)
-        self.set(**{key: original[key] for key in settings[0]})
+        self.set(**{key: original[key] for key in self._settings[0]})
 
     @contextlib.contextmanager
     def _hold(self):

@@ -320,8 +320,7 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
                 for x in (control.get_attribute("class") or "").split()
                 if x.startswith("cu-control-")
             )
-            kind = _kind(control)
-            control.scroll_into_view_if_needed()
+            kind = _kind(control)  # in view: the whole explorer is
             for move in range(moves):
                 timing = None
                 for attempt in (move, move + 1):  # a move that changed nothing is tried once more, another way

@@ -71,7 +71,7 @@ def test_notebook_runs_and_every_widget_responds(notebook_page, lab_server, lab_
     attempted = page.locator(f"{PANEL} .jp-OutputArea-output", has_text="Not attempted").count()
     assert attempted >= checks, f"{name}: {attempted} checks say 'not attempted', expected {checks}"
     check_like_nbval(page, lab_server, lab_home, name, cells)
-    shown = [o for c in cells for o in c.get("outputs", []) if _plain(o).startswith("<Explorer")]
+    shown = [o for c in cells for o in c.get("outputs", []) if shown_text([o]).startswith("<Explorer")]
     sizes = measure_explorers(page, len(shown))  # before any move, so the drop to 1x pictures cannot matter
     assert len(sizes) == len(shown), f"{name}: the page shows {len(sizes)} explorers, the notebook {len(shown)}"
     for s in sizes:  # before driving: a widget taller than the screen cannot be shown whole to be driven
@@ -110,8 +110,3 @@ def check_like_nbval(page, lab_server, lab_home: Path, name: str, cells: list) -
             )
     finally:
         kernel.stop_channels()
-
-
-def _plain(output) -> str:
-    text = output.get("data", {}).get("text/plain", "")
-    return "".join(text) if isinstance(text, list) else text
