@@ -19,7 +19,12 @@ from course_utils.layers.batchnorm import (
     batch_norm_train,
     update_running_stats,
 )
-from course_utils.widgets.batch_normalization import DEPTH_ACTIVATIONS, compute_depth_histograms
+from course_utils.widgets.batch_normalization import (
+    DEPTH_ACTIVATIONS,
+    _histograms,
+    _raw_network,
+    compute_depth_histograms,
+)
 
 TOL64 = {"atol": 1e-10, "rtol": 1e-10}
 SHAPES = [(8, 5), (4, 5, 7)]  # (N, C) and (N, C, L)
@@ -204,6 +209,44 @@ def test_depth_histograms_with_bn_do_not_depend_on_weight_scale():
     a = compute_depth_histograms("relu", 0.3, 6, True)
     b = compute_depth_histograms("relu", 2.5, 6, True)
     assert abs(a["std"] - b["std"]).max() < 1e-3
+
+
+@pytest.mark.parametrize("activation", DEPTH_ACTIVATIONS)
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_depth_histograms_match_the_same_network_in_pytorch_layer_by_layer(activation, batch_norm):
+    """The widget computes every layer's statistics and histograms at once; here the same network runs
+    in PyTorch's modules, one layer at a time, each statistic and histogram taken on its own."""
+    scale, depth, width = 1.7, 6, 128
+    out = compute_depth_histograms(activation, scale, depth, batch_norm, width=width)
+    x, raw = _raw_network(width, 256, 0)
+    low, high = out["range"]
+    act = {"tanh": nn.Tanh(), "relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "identity": nn.Identity()}[activation]
+    h = x
+    for layer in range(depth):
+        linear = nn.Linear(width, width, bias=False)
+        linear.weight.data = (raw[layer] * (scale / width**0.5)).T  # h @ W is linear(h) with weight W^T
+        z = linear(h)
+        if batch_norm:
+            z = nn.BatchNorm1d(width, affine=False, track_running_stats=False)(z)
+        h = act(z).detach()
+        assert out["std"][layer] == pytest.approx(h.std().item(), rel=1e-4)
+        assert out["beyond"][layer] == pytest.approx(((h < low) | (h > high)).float().mean().item(), abs=1e-6)
+        values = h[h > 0] if activation == "relu" else h.flatten()  # ReLU's zeros are left out
+        counts = torch.histc(values.clamp(low, high), bins=40, min=low, max=high)
+        # the two compute z in a different order: a value within rounding of a bin edge may cross it
+        assert out["hist"][layer] == pytest.approx((counts / counts.max()).numpy(), abs=2.5 / counts.max().item())
+
+
+@pytest.mark.parametrize("low,high", [(-1.0, 1.0), (0.0, 1.0), (0.0, 3.0), (-3.0, 3.0)])
+def test_one_pass_histograms_count_like_histc_even_on_bin_edges(low, high):
+    edges = torch.linspace(low, high, 41)
+    next_down, next_up = edges.nextafter(torch.tensor(-10.0)), edges.nextafter(torch.tensor(10.0))
+    spread = (
+        torch.rand(20_000, generator=torch.Generator().manual_seed(0)) * 1.4 * (high - low) + low - 0.2 * (high - low)
+    )
+    rows = torch.stack([torch.cat([edges, next_down, next_up, spread]), torch.cat([spread, edges, edges, edges])])
+    expected = torch.stack([torch.histc(row.clamp(low, high), bins=40, min=low, max=high) for row in rows])
+    assert torch.equal(_histograms(rows, low, high, 40, skip_zeros=False), expected)
 
 
 @pytest.mark.parametrize("activation", DEPTH_ACTIVATIONS)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from course_utils.plotting import new_figure
 from course_utils.widgets import Explorer
-from course_utils.widgets.explorer import alternative_values, discover_builders
+from course_utils.widgets.explorer import alternative_values, discover_builders, encode_png
 
 matplotlib.use("Agg")
 BUILDERS = discover_builders()
@@ -540,3 +540,17 @@ def test_slow_browser_updates_drop_the_default_ratio_to_1x(monkeypatch, given):
     assert np.array_equal(quick, _pixels(explorer.image.value))
     with pytest.raises(ValueError, match="ratio"):
         explorer.set_pixel_ratio(0)
+
+
+def test_png_encoder_keeps_every_pixel():
+    """The explorer's own PNG writer: decoded by Pillow, the same RGB pixels as the canvas it was given."""
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, size=(7, 13, 4), dtype=np.uint8)
+    noise[..., 3] = 255
+    explorer = _line_explorer(dynamic=True)
+    canvas = np.asarray(explorer._canvas.buffer_rgba())
+    for rgba in (noise, canvas):
+        decoded = _pixels(encode_png(rgba))
+        assert decoded.shape == rgba.shape[:2] + (3,)
+        assert np.array_equal(decoded, rgba[..., :3])
+    assert explorer.image.value == encode_png(canvas)  # what the widget shows is this encoding

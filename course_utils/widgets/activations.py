@@ -307,7 +307,13 @@ def make_gradient_depth_explorer():
     ax.yaxis.set_major_locator(FixedLocator([10.0**k for k in range(-30, 31, 10)]))
     ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlim(0.3, max_depth + 0.7)
-    label(ax, "layer (1 = nearest the input)", "gradient norm / last layer's")
+    # a fixed title: the setting is in the caption (a title redrawn at every move costs more than the bars)
+    label(
+        ax,
+        "layer (1 = nearest the input)",
+        "gradient norm / last layer's",
+        "gradient norm at each layer (dashed line: the last layer's)",
+    )
     norms_cache: dict[tuple, torch.Tensor] = {}
 
     def draw(activation, depth, init, gain):
@@ -323,9 +329,9 @@ def make_gradient_depth_explorer():
             bar.set_color(PALETTE["vermillion"] if height > 1 else PALETTE["blue"])
             bar.set_visible(i < depth)  # layers beyond the depth: no bar at all
         ratio = norms_cache[key][0].item()
-        ax.title.set_text(f"{_LABELS[activation]}, {depth} layers, {_INIT_LABELS[init]} init x {gain:g}")
         verdict = "vanishing" if ratio < 1e-2 else "exploding" if ratio > 1e2 else "healthy"
-        return f"first layer / last layer gradient norm: <b>{ratio:.2g}</b> ({verdict})"
+        setting = f"{_LABELS[activation]}, {depth} layers, {_INIT_LABELS[init]} init x {gain:g}"
+        return f"{setting}: first layer / last layer gradient norm <b>{ratio:.2g}</b> ({verdict})"
 
     controls = {
         "activation": _activation_toggle("sigmoid"),
@@ -338,5 +344,5 @@ def make_gradient_depth_explorer():
         ),
         "gain": widgets.SelectionSlider(options=list(GAINS), value=1.0, description="std x"),
     }
-    # dynamic: the bars (a fixed pool, one per possible layer) and the title; the log axis stays cached
-    return Explorer("gradient-depth", controls, fig, draw, dynamic=[*bars, ax.title])
+    # dynamic: the bars (a fixed pool, one per possible layer); the log axis and the title stay cached
+    return Explorer("gradient-depth", controls, fig, draw, dynamic=list(bars))

@@ -187,14 +187,27 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
     bars = ax_bar.bar(range(n), np.zeros(n), color=PALETTE["blue"])
     values = [ax_bar.text(i, 0, "", ha="center", va="bottom", fontsize=9) for i in range(n)]
     ax_bar.set_xticks(range(n), labels, rotation=60, ha="right", rotation_mode="anchor")
-    ax_bar.set_ylim(0, 1.3)  # a strip above the tallest bar (1.0) and its label for the legend
+    ax_bar.set_ylim(0, 1.15)  # room above the tallest bar (1.0) for its label
     ax_bar.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax_bar.set_xlim(-0.6, n - 0.4)
     uniform = ax_bar.axhline(1 / n, color="0.5", ls="--", lw=1)
-    legend = ax_bar.legend([uniform], ["uniform (1 / number of keys)"], loc="upper right", frameon=False, fontsize=9)
+    # above the panel, where neither the bars nor the grid lines drawn over them reach: it belongs to the background
+    ax_bar.legend(
+        [uniform],
+        ["uniform (1 / number of keys)"],
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        frameon=False,
+        fontsize=9,
+        borderaxespad=0.1,
+        handlelength=1.5,
+        handletextpad=0.5,
+    )
     label(ax_bar, "key", "weight")  # "attention weight" is the colour bar's label just beside it
     grid = _grid_as_lines(ax_bar)  # the grid shows through the bars, as it did when the whole figure was redrawn
-    map_title, bar_title = ax_map.set_title(" "), ax_bar.set_title(" \n ")  # texts set by draw
+    # static titles (drawn once, in the background): the chosen head, word and temperature are in the caption
+    ax_map.set_title("illustration: hand-made heads")
+    ax_bar.set_title("outlined row", loc="left")
 
     def draw(head, query, temperature, causal):
         pattern = compute_attention_pattern(head, temperature, causal)
@@ -211,14 +224,11 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
             # label the weights that matter; a row of "0.00"s would only hide the pattern
             text.set_text("×" if not allowed[query, i] else f"{row[i]:.2f}" if row[i] >= 0.005 else "")
         uniform.set_ydata([1 / visible, 1 / visible])
-        # set_text, not set_title: set_title also resets the other titles' transforms, which would
-        # mark the figure stale and force a full redraw
-        map_title.set_text(f"illustration: '{head}', τ = {temperature:.1f}" + (", causal" if causal else ""))
-        bar_title.set_text(f"query '{SENTENCE[query]}' (word {query + 1})\nattends to ...")  # 2 lines: fits big fonts
         spread = pattern["effective_keys"][query].item()
         return (
-            f"<b>{head}</b> (an illustration: hand-made queries and keys, not a trained model): {HEADS[head]}. "
-            f"'{SENTENCE[query]}' puts {row[best]:.0%} of its attention on '{SENTENCE[best]}' (word {best + 1}), "
+            f"<b>{head}</b>, τ = {temperature:.1f} (an illustration: hand-made queries and keys, not a trained "
+            f"model): {HEADS[head]}. The query '{SENTENCE[query]}' (word {query + 1}, the outlined row) "
+            f"puts {row[best]:.0%} of its attention on '{SENTENCE[best]}' (word {best + 1}), "
             f"spread over about {spread:.1f} of the {visible} words it may see (exp of the entropy)."
             + (" Grey: later words, blocked by the causal mask." if causal else "")
         )
@@ -242,9 +252,9 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
         "causal": widgets.Checkbox(value=False, description="causal mask"),
     }
     # dynamic: every artist draw changes (all four controls only touch these), plus what must stay on
-    # top of them: the spines (over the image and the bars), the bars' grid lines and the legend
-    dynamic = [image, row_box, map_title, *ax_map.spines.values()]
-    dynamic += [*bars, *values, uniform, legend, bar_title, *grid, *ax_bar.spines.values()]
+    # top of them: the spines (over the image and the bars) and the bars' grid lines
+    dynamic = [image, row_box, *ax_map.spines.values()]
+    dynamic += [*bars, *values, uniform, *grid, *ax_bar.spines.values()]
     return Explorer("attention-weights", controls, fig, draw, dynamic=dynamic)
 
 
@@ -305,12 +315,13 @@ def make_reversal_explorer(result: ReversalResult | None = None) -> Explorer:
     ]
     label(ax_map, "input position: digit", "output position: target digit")
     ax_acc.plot(result.snapshot_steps, result.snapshot_accuracy, color=PALETTE["blue"], marker="o", ms=3)
-    ax_acc.axhline(1 / result.config.vocab_size, color="0.5", ls="--", lw=1, label="chance (1 / 10)")
-    marker = ax_acc.axvline(0, color=PALETTE["vermillion"], lw=2, label="shown step")
+    ax_acc.axhline(1 / result.config.vocab_size, color="0.5", ls="--", lw=1, label="chance\n(1 / 10)")
+    marker = ax_acc.axvline(0, color=PALETTE["vermillion"], lw=2, label="shown\nstep")
     ax_acc.set_ylim(0, 1.05)
-    legend = ax_acc.legend(loc="lower right", frameon=False)
+    # beside the panel, where the moving step marker never reaches: the legend belongs to the background
+    ax_acc.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.2)
     label(ax_acc, "training step", "test accuracy per digit", "learning to reverse")
-    map_title = ax_map.set_title(" ")  # text set by draw
+    ax_map.set_title("where each output looks")  # static: the step's prediction is in the caption
     # the tick positions are fixed here; draw only relabels them (the digits of the chosen example):
     # set_xticks would move the view limits too, and that redraws the whole figure
     ax_map.set_xticks(range(seq_len))
@@ -331,11 +342,10 @@ def make_reversal_explorer(result: ReversalResult | None = None) -> Explorer:
             labelled["example"] = example
         hits = int((snap["prediction"] == snap["target"]).sum())
         predicted = " ".join(map(str, snap["prediction"].tolist()))
-        # set_text, not set_title: set_title marks the figure stale, which would force a full redraw
-        map_title.set_text(f"step {snap['step']}: predicts {predicted} ({hits}/{seq_len} right)")
         marker.set_xdata([step, step])
         return (
-            f"Step {snap['step']}: test accuracy {snap['accuracy']:.0%}. Output position i should copy input "
+            f"<b>Step {snap['step']}</b>: on this input the model predicts <b>{predicted}</b> ({hits}/{seq_len} "
+            f"digits right); test accuracy {snap['accuracy']:.0%}. Output position i should copy input "
             f"position {seq_len - 1} − i: the anti-diagonal (dashed squares). On average {snap['antidiagonal']:.0%} of each "
             f"position's attention is there (over the {n_show} shown test sequences; 1/{seq_len} "
             f"= {1 / seq_len:.0%} would be uniform)."
@@ -354,11 +364,11 @@ def make_reversal_explorer(result: ReversalResult | None = None) -> Explorer:
             description="test input",
         ),
     }
-    # dynamic: what draw changes with the step (the weights, the title, the step marker), and what must stay
-    # on top of it: the dashed target squares and the spines over the image, the legend over the marker. The
-    # heatmap's tick labels (the example's digits, most of a redraw's time: text) belong to the background
-    # kept per example, all drawn when the explorer is built, so neither control redraws the axes.
-    dynamic = [image, *targets, *ax_map.spines.values(), map_title, marker, legend]
+    # dynamic: what draw changes with the step (the weights, the step marker), and what must stay on top of
+    # them: the dashed target squares and the spines over the image. The heatmap's tick labels (the example's
+    # digits, most of a redraw's time: text) belong to the background kept per example, all drawn when the
+    # explorer is built, so neither control redraws the axes.
+    dynamic = [image, *targets, *ax_map.spines.values(), marker]
     explorer = Explorer(
         "reversal-attention", controls, fig, draw, dynamic=dynamic, background_key=lambda example, **_: example
     )
@@ -418,16 +428,18 @@ def make_recall_explorer(result: RecallResult | None = None) -> Explorer:
     ax_map.set_xticks(range(num_pairs))
     ax_map.set_yticks(range(num_pairs))
     steps = result.snapshot_steps
-    ax_acc.plot(steps, result.snapshot_accuracy, color=PALETTE["blue"], marker="o", ms=3, label="answer right")
+    ax_acc.plot(steps, result.snapshot_accuracy, color=PALETTE["blue"], marker="o", ms=3, label="answer\nright")
     ax_acc.plot(
-        steps, result.snapshot_on_target, color=PALETTE["orange"], ls="--", label="largest weight on the asked pair"
+        steps, result.snapshot_on_target, color=PALETTE["orange"], ls="--", label="largest\nweight on\nthe asked\npair"
     )
-    ax_acc.axhline(1 / result.config.num_values, color="0.5", ls=":", lw=1, label="chance (1 / 10)")
+    ax_acc.axhline(1 / result.config.num_values, color="0.5", ls=":", lw=1, label="chance\n(1 / 10)")
     marker = ax_acc.axvline(0, color=PALETTE["vermillion"], lw=2)
     ax_acc.set_ylim(0, 1.05)
-    legend = ax_acc.legend(loc="lower right", frameon=False, fontsize=9)
+    # beside the panel, where the moving step marker never reaches: the legend belongs to the background
+    ax_acc.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=9, borderaxespad=0.2)
     label(ax_acc, "training step", "share of test questions", "learning to recall")
-    map_title = ax_map.set_title(" ")
+    # static: the step, the answer and whether it is right are in the caption
+    ax_map.set_title("where each question looks")
 
     shown_example = [None]  # the context whose pairs label the axes: relabel only when it changes
 
@@ -441,13 +453,12 @@ def make_recall_explorer(result: RecallResult | None = None) -> Explorer:
             shown_example[0] = example
         answer, truth = int(snap["answers"][ask]), int(snap["values"][ask])
         looked = int(snap["weights"][ask].argmax())
-        map_title.set_text(
-            f"step {snap['step']}: '{snap['pairs'][ask][0]}?' -> {answer} ({'right' if answer == truth else 'wrong'})"
-        )
         marker.set_xdata([step, step])
+        verdict = "right" if answer == truth else f"wrong, the value is {truth}"
         return (
-            f"Step {snap['step']}: the question '{snap['pairs'][ask][0]}' puts {float(snap['weights'][ask, looked]):.0%} "
-            f"of its attention on '{snap['pairs'][looked]}' and answers {answer} (the value is {truth}). "
+            f"<b>Step {snap['step']}</b>: the question '{snap['pairs'][ask][0]}' (the outlined row) puts "
+            f"{float(snap['weights'][ask, looked]):.0%} of its attention on '{snap['pairs'][looked]}' and answers "
+            f"<b>{answer}: {verdict}</b>. "
             f"Each row asks for another key of the same context: a model that finds pairs by content lights up "
             f"the diagonal, wherever the pair sits. Test accuracy {snap['accuracy']:.0%}; largest weight on "
             f"the asked pair for {snap['on_target']:.0%} of the test questions."
@@ -468,7 +479,7 @@ def make_recall_explorer(result: RecallResult | None = None) -> Explorer:
         ),
     }
     # the tick labels (the pairs) depend on the context alone: each context's background is drawn once and kept
-    dynamic = [image, row_box, *ax_map.spines.values(), map_title, marker, legend]
+    dynamic = [image, row_box, *ax_map.spines.values(), marker]
     explorer = Explorer(
         "recall-attention", controls, fig, draw, dynamic=dynamic, background_key=lambda example, **_: example
     )
@@ -651,6 +662,8 @@ def make_gpt_attention_explorer(
     ax_map.tick_params(labelsize=7)
     ax_map.tick_params(axis="x", labelrotation=90)
     label(ax_map, None, "query (row)")  # the keys are the columns (the title says so): no room below the tokens
+    # static titles, drawn once in the background: the chosen layer, head and query are in the caption
+    ax_map.set_title("rows: queries, columns: keys", fontsize=10)
     row_box = Rectangle((-0.5, 0), length, 1, fill=False, edgecolor=PALETTE["vermillion"], lw=2)
     ax_map.add_patch(row_box)
     bars = ax_bar.bar(range(length), np.zeros(length), color=PALETTE["blue"])
@@ -659,7 +672,7 @@ def make_gpt_attention_explorer(
     ax_bar.set_xticks(range(length))
     ax_bar.tick_params(axis="x", labelrotation=90, labelsize=8)
     label(ax_bar, None, "weight")
-    map_title, bar_title = ax_map.set_title(" ", fontsize=10), ax_bar.set_title(" ", fontsize=10)
+    ax_bar.set_title("the outlined row: what the query attends to", fontsize=10)
 
     shown_text = [None]  # the text whose tokens label the axes: relabel only when it changes
 
@@ -678,10 +691,9 @@ def make_gpt_attention_explorer(
         for i, bar in enumerate(bars):
             bar.set_height(row[i] if i <= query else 0.0)
             bar.set_color(PALETTE["orange"] if i == best else PALETTE["blue"])
-        map_title.set_text(f"layer {layer}, head {head}; columns: keys")
-        bar_title.set_text(f"query '{tokens[query]}' (position {query}) attends to ...")
         return (
-            f"Layer {layer}, head {head}: '{tokens[query]}' (position {query}) puts {row[best]:.0%} of its "
+            f"<b>Layer {layer}, head {head}</b>: the query '{tokens[query]}' (position {query}, the outlined row) "
+            f"puts {row[best]:.0%} of its "
             f"attention on '{tokens[best]}' (position {best}); spread evenly over the {query + 1} tokens it may "
             f"see, each would get {1 / (query + 1):.0%}. Grey cells: later tokens, blocked by the causal mask."
         )
@@ -701,7 +713,7 @@ def make_gpt_attention_explorer(
         ),
     }
     # the tick labels (the tokens) depend on the text alone: each text's background is drawn once and kept
-    dynamic = [image, row_box, map_title, *ax_map.spines.values(), *bars, bar_title, *ax_bar.spines.values()]
+    dynamic = [image, row_box, *ax_map.spines.values(), *bars, *ax_bar.spines.values()]
     explorer = Explorer("gpt-attention", controls, fig, draw, dynamic=dynamic, background_key=lambda text, **_: text)
     explorer.prepare_backgrounds("text")  # each text's picture drawn now: the first switch is quick too
     return explorer

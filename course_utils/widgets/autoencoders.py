@@ -229,7 +229,8 @@ def make_latent_explorer(epochs: int = 40, seed: int = 0) -> Explorer:
     ax_image.set_xticks([])
     ax_image.set_yticks([])
     ax_image.grid(False)
-    image_title = ax_image.set_title("decoded from z = (0.00, 0.00)", fontsize=10)  # the layout keeps room for it
+    # a fixed title: the point's coordinates are in the caption (a title redrawn at every move costs more than the digit)
+    ax_image.set_title("decoded from the white cross", fontsize=10)
     ax_image.set_xlabel("decoder output (8x8 pixels)")
 
     def step(i: int) -> float:
@@ -251,17 +252,17 @@ def make_latent_explorer(epochs: int = 40, seed: int = 0) -> Explorer:
     def draw(z1: float, z2: float) -> str:
         point.set_data([z1], [z2])
         image.set_data(compute_decoded(model, (z1, z2)))
-        image_title.set_text(f"decoded from z = ({z1:.2f}, {z2:.2f})")
         digit, share = compute_nearest_class(codes, labels, (z1, z2))
         return (
+            f"Decoded from z = ({z1:.2f}, {z2:.2f}). "
             f"The 15 training digits whose codes lie nearest this point are {share:.0%} <b>{digit}</b>s. "
             "Move between two clusters to see one digit morph into another; move far from every dot "
             "to see what the decoder does where it never saw data."
         )
 
-    # dynamic: what the sliders change (the point, the decoded digit and its title), and the spines
-    # drawn over the digit; the point is above everything in its panel anyway (zorder 5)
-    dynamic = [point, image, image_title, *ax_image.spines.values()]
+    # dynamic: what the sliders change (the point and the decoded digit), and the spines drawn over the
+    # digit; the point is above everything in its panel anyway (zorder 5)
+    dynamic = [point, image, *ax_image.spines.values()]
     return Explorer("autoencoder-latent", controls, fig, draw, dynamic=dynamic)
 
 
@@ -296,16 +297,17 @@ def make_denoising_explorer(bottleneck: int = 32, epochs: int = 40, seed: int = 
 
     fig, axes = new_figure(1, 4, width=7.5, height=1.25)
     first = compute_denoising(plain, denoisers["gaussian"], X, DENOISE_NOISE)
-    artists, titles = {}, {}
+    artists = {}
     for ax, key in zip(axes, rows):
         artists[key] = ax.imshow(_tile(first[key]), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-        titles[key] = ax.set_title(names[key], loc="left", fontsize=10)
+        # fixed titles: the errors and the noise setting are in the caption (titles redrawn at every move
+        # cost more than the digits)
+        ax.set_title(names[key], loc="left", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
         for side in ("left", "bottom"):
             ax.spines[side].set_visible(False)
-    suptitle = fig.suptitle("")
     changing = rows[1:]  # the rows that depend on the noise
 
     controls = {
@@ -326,17 +328,18 @@ def make_denoising_explorer(bottleneck: int = 32, epochs: int = 40, seed: int = 
         result = compute_denoising(plain, denoisers[kind], X, noise, kind, seed=seed)
         for key in changing:  # the clean row is the same at every setting: it stays in the background
             artists[key].set_data(_tile(result[key]))
-            titles[key].set_text(f"{names[key]}   (MSE to clean {result['mse'][key]:.4f})")
-        what = "Gaussian noise, standard deviation" if kind == "gaussian" else "masking noise, share of pixels set to 0"
-        suptitle.set_text(f"{what}: {noise:.2f}")
+        what = f"standard deviation {noise:.2f}" if kind == "gaussian" else f"share of pixels set to 0: {noise:.2f}"
         mse = result["mse"]
         best = min(mse, key=mse.get)
+        errors = ", ".join(
+            f"<b>{names[key]} {mse[key]:.4f}</b>" if key == best else f"{names[key]} {mse[key]:.4f}" for key in changing
+        )
         return (
-            f"Closest to the clean digits: <b>{names[best]}</b>. Both autoencoders have a {bottleneck}-number "
-            f"code; the denoising one was trained on {kind} noise of level {DENOISE_NOISE}, "
-            "the plain one only on clean digits."
+            f"{kind.capitalize()} noise, {what}. MSE to the clean digits: {errors} (closest in bold). "
+            f"Both autoencoders have a {bottleneck}-number code; the denoising one was trained on {kind} noise "
+            f"of level {DENOISE_NOISE}, the plain one only on clean digits."
         )
 
-    # dynamic: the noisy and reconstructed rows with their titles (which show the error), and the suptitle
-    dynamic = [suptitle, *(artists[key] for key in changing), *(titles[key] for key in changing)]
+    # dynamic: the noisy and reconstructed rows; titles and the clean row stay in the cached background
+    dynamic = [artists[key] for key in changing]
     return Explorer("autoencoder-denoising", controls, fig, draw, dynamic=dynamic)

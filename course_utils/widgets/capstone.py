@@ -118,7 +118,7 @@ def make_label_explorer(rows: Sequence[dict] | None = None, task: str | None = N
     rows = [r for r in rows if r.get("task", "sentiment") == task]
     methods, ns = base["methods"], base["labels"]
     colors = {m: COLORS[i % len(COLORS)] for i, m in enumerate(ALL_METHODS)}
-    fig, (ax_curve, ax_bar) = new_figure(2, width=8.0, height=3.0)
+    fig, (ax_curve, ax_bar) = new_figure(2, width=8.0, height=3.3)
 
     lines, bands = {}, {}
     for m in methods:
@@ -130,8 +130,12 @@ def make_label_explorer(rows: Sequence[dict] | None = None, task: str | None = N
     ax_curve.set_xscale("log", base=2)
     ax_curve.set_xticks(ns, [str(n) for n in ns])
     ax_curve.minorticks_off()
-    ax_curve.set_ylim(0.3, 1.12)
-    legend = ax_curve.legend(fontsize=7, loc="upper left", ncol=2, handlelength=1.2, columnspacing=0.8)
+    ax_curve.set_ylim(0.3, 1.05)
+    # One legend for both panels (the bars have the methods' colours too), above them, where no line, band
+    # or marker can run over it: it is drawn once, with the axes, and never again on an update.
+    fig.legend(
+        [lines[m] for m in methods], methods, loc="outside upper center", ncols=len(methods), fontsize=8, frameon=False
+    )
     label(ax_curve, "labelled examples (log scale)", "test accuracy", f"{task}: accuracy vs labels")
 
     xs = np.arange(len(methods))
@@ -140,8 +144,8 @@ def make_label_explorer(rows: Sequence[dict] | None = None, task: str | None = N
     chance_bar = ax_bar.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax_bar.set_xticks(xs, [m.replace("_", "\n") for m in methods], fontsize=8)
     ax_bar.set_ylim(0.0, 1.05)
-    label(ax_bar, "method", "test accuracy (mean, min-max)")
-    bar_title = ax_bar.set_title("")
+    # The label count is in the caption: a title that changed with the slider would be redrawn at every move.
+    label(ax_bar, "method", "test accuracy (mean, min-max)", "at the chosen label count")
 
     controls = {
         "method": widgets.Dropdown(
@@ -167,15 +171,17 @@ def make_label_explorer(rows: Sequence[dict] | None = None, task: str | None = N
             bar.set_edgecolor(PALETTE["black"] if m == method else "none")
             bar.set_linewidth(2.0 if m == method else 0.0)
         spread.set_segments([[(x, lo), (x, hi)] for x, lo, hi in zip(xs, data["at_min"], data["at_max"], strict=True)])
-        bar_title.set_text(f"All methods at {labels} labels")
         i = methods.index(method)
-        text = f"<b>{method}</b> with {labels} labels: mean test accuracy {data['at_mean'][i]:.3f}"
+        text = (
+            f"At <b>{labels} labels</b> (the dashed line and the bars): <b>{method}</b> reaches mean test accuracy "
+            f"{data['at_mean'][i]:.3f}"
+        )
         if data["gap"] is not None and method != "scratch":
             text += f", {data['gap'][method] * 100:+.1f} points over training from scratch"
         return text + "."
 
-    # dynamic: what draw changes, and the chance lines and legend that must stay on top of it (the marker
-    # line crosses the legend at the largest label count); the axes stay cached
-    dynamic = [*lines.values(), *bands.values(), seed_dots, marker, chance_curve, legend]
-    dynamic += [*bars, spread, chance_bar, bar_title]
+    # dynamic: what draw changes, and the chance lines that must stay on top of it; the axes, titles and
+    # legend stay cached
+    dynamic = [*lines.values(), *bands.values(), seed_dots, marker, chance_curve]
+    dynamic += [*bars, spread, chance_bar]
     return Explorer("capstone-labels", controls, fig, draw, dynamic=dynamic)
