@@ -287,6 +287,27 @@ def test_display_bundle_carries_the_figure_as_png_beside_the_widget_view():
     assert set(only_png) == {"image/png"}
 
 
+def test_saved_picture_carries_the_caption_below_the_figure():
+    """Without a kernel there is no caption widget: the saved picture shows the caption's text under the figure."""
+    fig, ax = new_figure(width=5.0, height=3.0)
+    (line,) = ax.plot([0, 1], [0, 1])
+
+    def draw(slope):
+        line.set_ydata([0, slope])
+        return f"slope <b>{slope}</b> &amp; a caption long enough to need a second line at this width, " * 2
+
+    explorer = Explorer("captioned", {"slope": widgets.IntSlider(value=1, min=0, max=3)}, fig, draw, pixel_ratio=2)
+    data, metadata = explorer._repr_mimebundle_()
+    saved = _pixels(__import__("base64").b64decode(data["image/png"]))
+    width, height = explorer.size_px
+    assert metadata["image/png"]["width"] == width and metadata["image/png"]["height"] > height + 2 * 13
+    assert saved.shape[:2] == (2 * metadata["image/png"]["height"], 2 * width)
+    difference = np.abs(saved[: 2 * height].astype(int) - _pixels(explorer.image.value).astype(int))
+    assert difference.mean() < 3, "the top of the saved picture is the figure"
+    below = saved[2 * height :]
+    assert (below < 128).any(axis=2).sum() > 200, "the caption's text is drawn below the figure"
+
+
 def test_ipython_shows_the_bundle_when_an_explorer_ends_a_cell():
     from IPython.core.formatters import DisplayFormatter
 

@@ -64,13 +64,16 @@ def _saturation(name: str, values: torch.Tensor) -> torch.Tensor:
 def _histograms(values: torch.Tensor, low: float, high: float, bins: int, skip_zeros: bool) -> torch.Tensor:
     """One histogram per row of `values` (depth, n), `bins` equal bins over [low, high], values outside
     counted in the end bins: the same counts as `torch.histc(row.clamp(low, high), bins, low, high)` row
-    by row (a test checks), in one pass. `skip_zeros` leaves out exact zeros (ReLU's inactive units)."""
+    by row (a test checks), in one pass. NaNs are left out, and with `skip_zeros` exact zeros too (ReLU's
+    inactive units)."""
     depth = len(values)
     # histc's arithmetic, so that a value on (or next to) a bin edge lands in histc's bin
     index = ((values.clamp(low, high) - low) * bins / (high - low)).to(torch.int64).clamp_(max=bins - 1)
     index += torch.arange(depth).unsqueeze(1) * bins  # row r counts into bins [r * bins, (r + 1) * bins)
+    dropped = values.isnan()  # not counted (as histc does not count them); their int64 cast is undefined
     if skip_zeros:
-        index[values == 0] = depth * bins  # one extra bin, dropped below
+        dropped |= values == 0
+    index[dropped] = depth * bins  # one extra bin, dropped below
     counts = torch.bincount(index.flatten(), minlength=depth * bins + 1)
     return counts[: depth * bins].view(depth, bins).float()
 
@@ -103,7 +106,7 @@ def compute_depth_histograms(
         - "edges" (bins + 1,) and "centres" (bins,): the histogram's bins, over "range";
         - "hist" (depth, bins): each layer's histogram scaled so its tallest bin is 1 (values
           outside "range" go to the end bins; for ReLU the exact zeros are left out, they are
-          counted in "saturated");
+          counted in "saturated"; a layer with nothing to count has a row of zeros);
         - "std" (depth,): standard deviation of each layer's activations;
         - "saturated" (depth,): share of units where the activation is flat (|tanh| > 0.97,
           sigmoid < 0.03 or > 0.97, ReLU exactly 0; 0 for identity);

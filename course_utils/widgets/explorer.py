@@ -36,8 +36,9 @@ change anything else (an axis limit, a title, an artist not listed), matplotlib 
 stale and the Explorer redraws everything, so the picture is always right; only the speed depends
 on the list being complete. The tests compare every update with a full redraw, pixel for pixel.
 Habits that keep updates on the fast path: fix axis limits and tick positions when the widget is
-built; change a dynamic title with `ax.title.set_text(...)` (`ax.set_title` also moves titles,
-which marks the axes stale); keep a fixed pool of artists and update or hide them instead of
+built; let a title change only with a `background_key` control or where every picture is kept
+(`keep_pictures`), and then with `ax.title.set_text(...)` (`ax.set_title` also moves titles, which
+marks the axes stale); keep a fixed pool of artists and update or hide them instead of
 adding and removing; list a static artist that must stay on top of moving ones (a legend) too.
 Text costs most (about 0.6 ms a text plus 0.15 ms a character with matplotlib 3.11, a legend 8-20 ms):
 numbers that change with the controls belong in the caption (HTML, nearly free), and a legend beside
@@ -52,8 +53,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import html
 import io
 import itertools
+import re
 import struct
 import time
 import zlib
@@ -80,11 +83,12 @@ PIXEL_RATIO = 2.0
 # with the browser beside it.
 SLOW_UPDATE_MS = 35.0
 # An update timed when the explorer is built has the machine to itself; in the browser it shares it with the
-# browser and the server, and takes about 1.5 times as long on 2 cores (measured). The update timed at build is
-# scaled by this before it is compared with SLOW_UPDATE_MS, so that an explorer that would drop to 1x at its
+# browser and the server, and takes about 1.5 to 3.5 times as long on 2 cores (measured in the kernel during the
+# browser test: an update of the optimizer race that takes 17-20 ms idle took 26-74 ms there). The update timed at
+# build is scaled by this before it is compared with SLOW_UPDATE_MS, so that an explorer that would drop to 1x at its
 # first moves starts at 1x: a drop in the browser throws away the backgrounds kept at 2x. (Not for an explorer
 # that keeps every picture: its moves draw nothing and never drop it.)
-BROWSER_SLOWDOWN = 1.5
+BROWSER_SLOWDOWN = 2.5
 
 
 class Explorer:
@@ -409,12 +413,15 @@ class Explorer:
     def _repr_mimebundle_(self, include=None, exclude=None):
         """The widget view, plus the current figure as PNG for places without a kernel (GitHub, nbviewer,
         nbconvert, the course website) and a plain-text line instead of the widget's long repr."""
-        width, height = self.size_px
+        width, _ = self.size_px
+        # the figure with its caption below (a reader without a kernel sees no caption widget): what the
+        # controls' setting gives, which the figure itself leaves to the caption
+        png, height = _static_png(self.image.value, self.caption.value, width)
         data = {
             "text/plain": f"<Explorer {self.name!r}: {', '.join(self.controls)} (run the notebook to move them)>",
             # what ipywidgets (7 and 8) sends for a widget: the live view wherever a widget manager runs
             WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.ui.model_id},
-            "image/png": base64.b64encode(_static_png(self.image.value)).decode("ascii"),
+            "image/png": base64.b64encode(png).decode("ascii"),
         }
         metadata = {"image/png": {"width": width, "height": height}}  # natural size, for a 2x picture
         if include:
@@ -431,10 +438,12 @@ def encode_png(rgba: np.ndarray) -> bytes:
     and zlib's fastest level, written out here, take about 60% of the time of Pillow's PNG writer at its
     fastest level (which tries five filters on every row), for files of about the same size.
     """
+    if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise ValueError(f"encode_png: rgba must be a (height, width, 4) uint8 array, got {rgba.dtype} {rgba.shape}")
     height, width = rgba.shape[:2]
     rows = np.empty((height, 1 + 3 * width), np.uint8)
     rows[:, 0] = 0  # each row starts with its filter type: 0, none
-    rows[:, 1:].reshape(height, width, 3)[...] = rgba[:, :, :3]
+    rows[:, 1:] = rgba[:, :, :3].reshape(height, 3 * width)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -444,15 +453,53 @@ def encode_png(rgba: np.ndarray) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def _static_png(png: bytes) -> bytes:
-    """The picture for the saved notebook, in 256 colours: about a quarter of the bytes, the same to the eye
-    (every display stores it beside the widget's own copy, so it adds to every notebook's size)."""
+def _static_png(png: bytes, caption: str, width: int) -> tuple[bytes, int]:
+    """The picture for the saved notebook: the figure, its caption below it as plain text, in 256 colours
+    (about a quarter of the bytes, the same to the eye: every display stores it beside the widget's own
+    copy, so it adds to every notebook's size). Returns the PNG and its height in CSS pixels, for a figure
+    shown `width` CSS pixels wide."""
     from PIL import Image
 
-    picture = Image.open(io.BytesIO(png)).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE)
+    figure = Image.open(io.BytesIO(png)).convert("RGB")
+    ratio = figure.width / width  # PNG pixels per CSS pixel
+    text = html.unescape(re.sub(r"<[^>]+>", "", caption)).strip()
+    if text:
+        below = _caption_picture(text, width, ratio)
+        both = Image.new("RGB", (figure.width, figure.height + below.height), "white")
+        both.paste(figure, (0, 0))
+        both.paste(below, (0, figure.height))
+        figure = both
+    picture = figure.quantize(256, method=Image.Quantize.FASTOCTREE)
     buffer = io.BytesIO()
     picture.save(buffer, format="png", optimize=True)
-    return buffer.getvalue()
+    return buffer.getvalue(), round(figure.height / ratio)
+
+
+def _caption_picture(text: str, width: int, ratio: float):
+    """`text` wrapped to `width` CSS pixels at the caption's size (13 px), as a picture `ratio` times as sharp."""
+    from matplotlib.font_manager import FontProperties
+    from PIL import Image
+
+    dpi, size, margin = 72, 13, 4  # at 72 dpi a point is a CSS pixel
+    figure = Figure(figsize=(width / dpi, 1.0), dpi=dpi * ratio)
+    canvas = FigureCanvasAgg(figure)
+    renderer, font = canvas.get_renderer(), FontProperties(size=size)
+    lines, line = [], ""
+    for word in text.split():  # greedy wrapping, measured in the renderer's pixels
+        longer = f"{line} {word}" if line else word
+        if (
+            line
+            and renderer.get_text_width_height_descent(longer, font, ismath=False)[0] > (width - 2 * margin) * ratio
+        ):
+            lines.append(line)
+            longer = word
+        line = longer
+    lines.append(line)
+    height = round(len(lines) * size * 1.3 + 2 * margin)  # whole CSS pixels
+    figure.set_size_inches(width / dpi, height / dpi)
+    figure.text(margin / width, 1 - margin / height, "\n".join(lines), fontproperties=font, va="top", linespacing=1.3)
+    canvas.draw()
+    return Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3].copy())
 
 
 def _listed_values(control: widgets.ValueWidget) -> list:

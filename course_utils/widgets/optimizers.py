@@ -182,12 +182,6 @@ def compute_loss_image(surface: str, resolution: int = 200) -> dict[str, torch.T
     return {"x": x, "y": y, "loss": surf.loss(torch.stack([xx, yy], dim=-1))}
 
 
-def _format_loss(traj: Trajectory) -> str:
-    if traj.diverged_at is not None:
-        return "diverged"
-    return f"{traj.final_loss:.2g}"
-
-
 def make_optimizer_race(
     surface: str = "rosenbrock",
     lr: float = 0.05,
@@ -310,16 +304,18 @@ def make_optimizer_race(
         )
         if noise > 0:
             caption += f"Gradient noise: std {noise:g} per coordinate, the same draws for every racer. "
-        finals = []  # in the legend's order
+        finals, explained = [], False  # in the legend's order; each name in its colour, as in the figure
         for racer in RACERS:
             traj = race[racer.name]
+            name = f"<span style='color:{racer.color}'>{racer.name}</span>"
             if traj.diverged_at is not None:
-                why = "" if any("diverged" in f for f in finals) else " (lr too large for the curvature it met)"
-                finals.append(f"{racer.name} diverged at step {traj.diverged_at}{why}")
+                why = "" if explained else " (lr too large for the curvature it met)"
+                finals.append(f"{name} diverged at step {traj.diverged_at}{why}")
+                explained = True
             elif racer is leader:
-                finals.append(f"<b>{racer.name} {_format_loss(traj)}</b> (lowest)")
+                finals.append(f"<b>{name} {traj.final_loss:.2g}</b> (lowest)")
             else:
-                finals.append(f"{racer.name} {_format_loss(traj)}")
+                finals.append(f"{name} {traj.final_loss:.2g}")
         return caption + "Final loss: " + ", ".join(finals) + "."
 
     def slider(options, value, description):

@@ -291,7 +291,14 @@ _SHOW = """async (e) => {
   for (let i = 0; i < 10; i++) {
     if (!inView()) e.scrollIntoView({block: 'center'});
     await new Promise(r => setTimeout(r, 150));  // and still in view a moment later
-    if (inView()) return true;
+    if (inView()) {
+      // then until the page has rendered what the scroll brought into view (cells outside the window are
+      // rendered only when shown): a learner reads before moving a control, and that rendering is not the
+      // widget's latency, though the first move after a long scroll waited for it (up to ~150 ms more)
+      await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+      await new Promise(r => requestIdleCallback(r, {timeout: 2000}));
+      return true;
+    }
   }
   return false;
 }"""
