@@ -249,6 +249,13 @@ def test_one_pass_histograms_count_like_histc_even_on_bin_edges(low, high):
     assert torch.equal(_histograms(rows, low, high, 40, skip_zeros=False), expected)
 
 
+def test_one_pass_histograms_leave_out_nans_and_zeros_when_asked():
+    rows = torch.tensor([[0.0, 0.5, float("nan"), 0.5], [float("nan")] * 4])
+    counts = _histograms(rows, 0.0, 1.0, 4, skip_zeros=True)
+    assert counts.tolist() == [[0.0, 0.0, 2.0, 0.0], [0.0] * 4]  # as histc: NaNs are not counted
+    assert _histograms(rows, 0.0, 1.0, 4, skip_zeros=False)[0].tolist() == [1.0, 0.0, 2.0, 0.0]
+
+
 @pytest.mark.parametrize("activation", DEPTH_ACTIVATIONS)
 def test_depth_histograms_rows_are_scaled_to_one(activation):
     out = compute_depth_histograms(activation, 1.0, 4, True)
