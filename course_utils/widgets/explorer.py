@@ -333,17 +333,21 @@ class Explorer:
                 self.controls[key].value = value
         self.refresh()
 
-    def prepare_backgrounds(self, control: str) -> None:
-        """Draw now the static picture for every option of `control` (a dropdown switching between a
-        few, named by `background_key`), so that the first switch to each is as quick as the rest."""
+    def prepare_backgrounds(self, *controls: str) -> None:
+        """Draw now the static picture for every combination of the named controls' values (menus or
+        checkboxes that switch between a few pictures, named by `background_key`), so that the first
+        switch to each is as quick as the rest. The controls end where they were."""
         if self._background_key is None:
             raise ValueError("Explorer.prepare_backgrounds: needs a background_key")
-        if control not in self.controls or not hasattr(self.controls[control], "options"):
-            raise ValueError(f"Explorer.prepare_backgrounds: control must name a control with options, got {control!r}")
-        original = self.controls[control].value
-        for value in alternative_values(self.controls[control], count=len(self.controls[control].options)):
-            self.set(**{control: value})
-        self.set(**{control: original})
+        listed = {key: _listed_values(self.controls[key]) if key in self.controls else [] for key in controls}
+        if not controls or not all(listed.values()):
+            raise ValueError(
+                f"Explorer.prepare_backgrounds: controls must name controls with options or checkboxes, got {controls!r}"
+            )
+        original = {key: self.controls[key].value for key in controls}
+        for values in itertools.product(*listed.values()):
+            self.set(**dict(zip(controls, values)))
+        self.set(**original)
 
     def prepare_pictures(self) -> None:
         """Render the picture of every setting `keep_pictures` names (True: every combination of the
