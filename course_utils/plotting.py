@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import matplotlib as mpl
+import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import LinearSegmentedColormap, ListedColormap
 from matplotlib.figure import Figure
 
@@ -102,6 +104,52 @@ def plain_log_label(value: float, _position=None) -> str:
     if value <= 0:
         return ""
     return f"{value:g}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
+
+
+class BarCollection(PolyCollection):
+    """Bars of a bar chart as one artist, for a figure that is redrawn at every move of a widget.
+
+    `ax.bar` makes one Rectangle per bar, and matplotlib's own work for each artist it draws costs about
+    a third of a millisecond: as one collection, the GPT attention explorer's 24 bars made its update
+    about 6 ms quicker (16 -> 10 ms on 2 cores). Add it with `ax.add_collection(bars, autolim=False)` on
+    axes whose limits are set.
+
+    Args:
+        x: the bars' centres.
+        width: each bar's width, in data units.
+        **kwargs: passed to `PolyCollection` (facecolors, alpha, zorder...).
+    """
+
+    def __init__(self, x, width: float = 0.8, **kwargs):
+        self.x = np.asarray(x, dtype=float)
+        if self.x.ndim != 1:
+            raise ValueError(f"BarCollection: x must be a 1-D sequence of centres, got shape {self.x.shape}")
+        if not width > 0:
+            raise ValueError(f"BarCollection: width must be positive, got {width!r}")
+        self.width = float(width)
+        kwargs.setdefault("linewidths", 0)
+        super().__init__([], **kwargs)
+        self.set_heights(np.zeros(len(self.x)))
+
+    def set_heights(self, heights, colors=None) -> None:
+        """Bars from 0 to `heights` (one per centre), and their colours if given (one, or one per bar)."""
+        heights = np.asarray(heights, dtype=float)
+        if heights.shape != self.x.shape:
+            raise ValueError(f"BarCollection.set_heights: heights must have shape {self.x.shape}, got {heights.shape}")
+        left, right = self.x - self.width / 2, self.x + self.width / 2
+        zero = np.zeros_like(heights)
+        corners = np.stack(
+            [
+                np.stack([left, zero], 1),
+                np.stack([left, heights], 1),
+                np.stack([right, heights], 1),
+                np.stack([right, zero], 1),
+            ],
+            axis=1,
+        )  # (bars, 4 corners, xy)
+        self.set_verts(list(corners))
+        if colors is not None:
+            self.set_facecolor(colors)
 
 
 def label(ax: Axes, xlabel: str, ylabel: str, title: str | None = None) -> Axes:

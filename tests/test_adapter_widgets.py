@@ -143,7 +143,7 @@ def test_explorer_figure_changes_with_the_slider(sweep):
     pictures = set()
     for b in sweep.bottlenecks:
         explorer.set(bottleneck=b)
-        pictures.add(explorer.image.value)
+        pictures.add(explorer.png)
         assert f"r = <b>{b}</b>" in explorer.caption.value
     assert len(pictures) == len(sweep.bottlenecks)
 

@@ -368,7 +368,7 @@ def test_compute_functions_bad_input():
 
 
 def _png(explorer):
-    return explorer.image.value
+    return explorer.png
 
 
 def test_attention_explorer_every_control_changes_the_figure():

@@ -399,9 +399,9 @@ def test_draw_graph_shows_data_grad_and_highlight():
 
 def test_stepper_controls_change_the_picture_and_fit_the_slider():
     explorer = make_backprop_stepper()
-    first = explorer.image.value
+    first = explorer.png
     explorer.set(step=3)
-    assert explorer.image.value != first
+    assert explorer.png != first
     n_small = len(compute_backprop_steps("reused input")[1])
     explorer.set(step=explorer.controls["step"].max)
     explorer.set(expression="reused input")

@@ -374,11 +374,11 @@ def test_explorer_every_control_changes_the_picture():
     assert "B = 32" in explorer.caption.value and "held-out accuracy" in explorer.caption.value
     # at most 4.6 in tall: 460 px at 100 dpi, so that controls, figure and caption fit in 600 px
     assert explorer.figure.get_size_inches()[1] <= 4.6 + 1e-9
-    png = explorer.image.value
+    png = explorer.png
     for key, value in (("batch_size", 2), ("scale_lr", True), ("batch_size", 64)):
         explorer.set(**{key: value})
-        assert explorer.image.value != png, key
-        png = explorer.image.value
+        assert explorer.png != png, key
+        png = explorer.png
     assert "full batch" in explorer.caption.value and "Cannot draw" not in explorer.caption.value
     explorer.set(batch_size=1, scale_lr=False)
     assert "B = 1</b>" in explorer.caption.value

@@ -583,9 +583,9 @@ def test_label_explorer_controls_change_the_figure():
     explorer = make_label_explorer()
     for key, control in explorer.controls.items():
         for value in alternative_values(control, 2):
-            before = explorer.image.value
+            before = explorer.png
             control.value = value
-            assert explorer.image.value != before, f"{key}={value!r} did not change the figure"
+            assert explorer.png != before, f"{key}={value!r} did not change the figure"
     explorer.set(method="scratch", labels=32)
     assert "scratch" in explorer.caption.value and "0.486" in explorer.caption.value
 

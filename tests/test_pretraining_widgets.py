@@ -173,16 +173,16 @@ def test_shipped_model_learned_the_world():
 
 def test_explorers_update_and_caption():
     explorer = make_snapshot_explorer()
-    before = explorer.image.value
+    before = explorer.png
     explorer.set(step=explorer.controls["step"].options[-1], temperature=0.5)
-    assert explorer.image.value != before
+    assert explorer.png != before
     assert "held-out loss" in explorer.caption.value
     with pytest.raises(ValueError, match="temperature"):
         make_snapshot_explorer(temperatures=(1.0, -1.0))
     emb = make_embedding_explorer()
-    before = emb.image.value
+    before = emb.png
     emb.set(step=0)
-    assert emb.image.value != before and "cosine" in emb.caption.value
+    assert emb.png != before and "cosine" in emb.caption.value
 
 
 def test_live_loss_plot_records_history():

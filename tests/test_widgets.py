@@ -1,5 +1,6 @@
 """Every widget of the course, driven without a kernel: each control must redraw the figure."""
 
+import base64
 import io
 import time
 
@@ -26,18 +27,21 @@ def test_builders_are_found():
 def test_every_control_changes_the_figure(key):
     explorer = BUILDERS[key]()
     assert isinstance(explorer, Explorer), f"{key} must return an Explorer"
-    assert explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert explorer.png[:8] == b"\x89PNG\r\n\x1a\n"
     for name, control in explorer.controls.items():
-        before = explorer.image.value
+        before = explorer.png
         others = alternative_values(control, count=1)
         assert others, f"{key}: control {name!r} has no other value to move to"
         control.value = others[0]
-        assert explorer.image.value != before, f"{key}: moving {name!r} to {others[0]!r} did not change the figure"
+        assert explorer.png != before, f"{key}: moving {name!r} to {others[0]!r} did not change the figure"
+        # what the browser gets: the same picture, as a data: URL (the image widget's "url" format)
+        assert explorer.image.format == "url"
+        assert explorer.image.value == b"data:image/png;base64," + base64.b64encode(explorer.png)
         assert "Cannot draw" not in explorer.caption.value, explorer.caption.value
         # an update that reused the cached background must show exactly what a full redraw shows
-        quick = _pixels(explorer.image.value)
+        quick = _pixels(explorer.png)
         explorer.refresh(full=True)
-        assert np.array_equal(quick, _pixels(explorer.image.value)), (
+        assert np.array_equal(quick, _pixels(explorer.png)), (
             f"{key}: after moving {name!r} the picture differs from a full redraw: `draw` changes an artist "
             "that is not in the Explorer's dynamic list without marking the figure stale"
         )
@@ -71,11 +75,11 @@ def test_dynamic_artists_are_redrawn_over_a_cached_background():
     for explorer in (quick, full):
         explorer.controls["slope"].value = 3  # only dynamic artists change
     assert quick.full_redraws == 1 and full.full_redraws == 2
-    assert np.array_equal(_pixels(quick.image.value), _pixels(full.image.value))
+    assert np.array_equal(_pixels(quick.png), _pixels(full.png))
     for explorer in (quick, full):
         explorer.controls["title"].value = "b"  # a static artist changes: the background is redrawn
     assert quick.full_redraws == 2
-    assert np.array_equal(_pixels(quick.image.value), _pixels(full.image.value))
+    assert np.array_equal(_pixels(quick.png), _pixels(full.png))
     quick.controls["slope"].value = 0
     assert quick.full_redraws == 2
 
@@ -103,9 +107,9 @@ def test_background_key_keeps_one_static_picture_per_key():
     explorer.controls["scale"].value = "small"  # back: the kept picture
     explorer.controls["slope"].value = 3
     assert explorer.full_redraws == 2
-    quick = _pixels(explorer.image.value)
+    quick = _pixels(explorer.png)
     explorer.refresh(full=True)
-    assert np.array_equal(quick, _pixels(explorer.image.value))
+    assert np.array_equal(quick, _pixels(explorer.png))
     redraws = explorer.full_redraws
     explorer.controls["note"].value = "y"  # same key, figure stale: only a full redraw is right
     assert explorer.full_redraws == redraws + 1
@@ -118,7 +122,7 @@ def test_explorer_saved_figure_still_shows_dynamic_artists():
     explorer = _line_explorer(dynamic=True)
     buffer = io.BytesIO()
     explorer.figure.savefig(buffer, format="png", dpi=explorer.figure.dpi)  # saving draws animated artists too
-    assert np.array_equal(_pixels(buffer.getvalue()), _pixels(explorer.image.value))
+    assert np.array_equal(_pixels(buffer.getvalue()), _pixels(explorer.png))
 
 
 def test_explorer_set_redraws_once_and_rejects_unknown_controls():
@@ -264,7 +268,7 @@ def test_figure_is_shown_at_natural_size_and_rendered_for_the_pixel_ratio(ratio)
         pixel_ratio=ratio,
     )
     assert explorer.size_px == (400, 240)
-    assert Image.open(io.BytesIO(explorer.image.value)).size == (400 * ratio, 240 * ratio)
+    assert Image.open(io.BytesIO(explorer.png)).size == (400 * ratio, 240 * ratio)
     layout = explorer.image.layout
     # exactly its natural width, narrower only on a narrow page, never stretched by the flex box around it
     assert (layout.width, layout.height, layout.max_width, layout.align_self) == ("400px", "auto", "100%", "flex-start")
@@ -278,7 +282,7 @@ def test_display_bundle_carries_the_figure_as_png_beside_the_widget_view():
     assert data[WIDGET_VIEW]["model_id"] == explorer.ui.model_id
     png = __import__("base64").b64decode(data["image/png"])
     # the current picture, in 256 colours
-    difference = np.abs(_pixels(png).astype(int) - _pixels(explorer.image.value).astype(int))
+    difference = np.abs(_pixels(png).astype(int) - _pixels(explorer.png).astype(int))
     assert difference.shape[:2] == (2 * explorer.size_px[1], 2 * explorer.size_px[0])
     assert difference.mean() < 3 and np.quantile(difference, 0.999) < 24, "the PNG is the current picture"
     assert metadata["image/png"] == {"width": explorer.size_px[0], "height": explorer.size_px[1]}
@@ -302,7 +306,7 @@ def test_saved_picture_carries_the_caption_below_the_figure():
     width, height = explorer.size_px
     assert metadata["image/png"]["width"] == width and metadata["image/png"]["height"] > height + 2 * 13
     assert saved.shape[:2] == (2 * metadata["image/png"]["height"], 2 * width)
-    difference = np.abs(saved[: 2 * height].astype(int) - _pixels(explorer.image.value).astype(int))
+    difference = np.abs(saved[: 2 * height].astype(int) - _pixels(explorer.png).astype(int))
     assert difference.mean() < 3, "the top of the saved picture is the figure"
     below = saved[2 * height :]
     assert (below < 128).any(axis=2).sum() > 200, "the caption's text is drawn below the figure"
@@ -371,9 +375,9 @@ def test_browser_updates_coalesce_the_latest_value_wins():
     asyncio.run(drag())
     assert explorer.renders == renders + 1
     assert drawn[-1] == (8, 2) and drawn.count((8, 2)) == 1
-    latest = _pixels(explorer.image.value)
+    latest = _pixels(explorer.png)
     explorer.refresh(full=True)
-    assert np.array_equal(latest, _pixels(explorer.image.value))
+    assert np.array_equal(latest, _pixels(explorer.png))
 
 
 def test_changes_from_python_redraw_at_once_even_in_a_running_event_loop():
@@ -469,9 +473,9 @@ def test_kept_pictures_are_shown_without_drawing_and_equal_a_fresh_render():
     drawn = len(calls)
     explorer.set(a=2, b=5)
     assert len(calls) == drawn and explorer.caption.value == "a=2 b=5"  # kept: not drawn again
-    kept = _pixels(explorer.image.value)
+    kept = _pixels(explorer.png)
     explorer.refresh(full=True)  # drawn anew
-    assert len(calls) == drawn + 1 and np.array_equal(kept, _pixels(explorer.image.value))
+    assert len(calls) == drawn + 1 and np.array_equal(kept, _pixels(explorer.png))
     explorer.set_pixel_ratio(2)  # kept pictures have the old resolution: dropped
     explorer.set(a=1)
     assert len(calls) == drawn + 2
@@ -515,9 +519,9 @@ def test_kept_pictures_of_listed_settings_for_a_slider_whose_range_follows_a_men
     drawn = len(calls)
     explorer.set(menu="short", step=1)
     assert len(calls) == drawn and explorer.caption.value == "short 1"  # kept: not drawn again
-    kept = _pixels(explorer.image.value)
+    kept = _pixels(explorer.png)
     explorer.refresh(full=True)
-    assert np.array_equal(kept, _pixels(explorer.image.value))
+    assert np.array_equal(kept, _pixels(explorer.png))
     for bad in ([], [{"step": 0}], "abc", 3):
         with pytest.raises(ValueError, match="keep_pictures must be"):
             Explorer("bad", {"step": widgets.IntSlider(), "menu": widgets.Dropdown(options=["a"])}, new_figure()[0],
@@ -536,7 +540,7 @@ def test_an_update_too_slow_at_build_starts_the_default_ratio_at_1x(given):
     explorer = Explorer("slow", {"a": widgets.IntSlider()}, fig, slow_draw, dynamic=[line], pixel_ratio=given)
     expected = 2 if given else 1  # a ratio asked for is kept
     assert explorer.pixel_ratio == expected
-    assert Image.open(io.BytesIO(explorer.image.value)).size[0] == expected * explorer.size_px[0]
+    assert Image.open(io.BytesIO(explorer.png)).size[0] == expected * explorer.size_px[0]
 
 
 @pytest.mark.parametrize("given", [None, 2])
@@ -546,7 +550,7 @@ def test_slow_browser_updates_drop_the_default_ratio_to_1x(monkeypatch, given):
     monkeypatch.setattr(explorer_module, "SLOW_UPDATE_MS", 1e9)  # built at 2x however busy the machine is
     explorer, _ = _counting_explorer(pixel_ratio=given)
     width = explorer.size_px[0]
-    assert explorer.pixel_ratio == 2 and Image.open(io.BytesIO(explorer.image.value)).size[0] == 2 * width
+    assert explorer.pixel_ratio == 2 and Image.open(io.BytesIO(explorer.png)).size[0] == 2 * width
     monkeypatch.setattr(explorer_module, "SLOW_UPDATE_MS", -1.0)  # every update counts as slow
     explorer.controls["a"].value = 1  # from Python: never adapts
     assert explorer.pixel_ratio == 2
@@ -554,11 +558,11 @@ def test_slow_browser_updates_drop_the_default_ratio_to_1x(monkeypatch, given):
         explorer.controls["a"].set_state({"value": value})  # from the browser (no event loop: at once)
     expected = 2 if given else 1
     assert explorer.pixel_ratio == expected
-    assert Image.open(io.BytesIO(explorer.image.value)).size[0] == expected * width
+    assert Image.open(io.BytesIO(explorer.png)).size[0] == expected * width
     assert explorer.size_px[0] == width and explorer.image.layout.width == f"{width}px", "shown size unchanged"
-    quick = _pixels(explorer.image.value)
+    quick = _pixels(explorer.png)
     explorer.refresh(full=True)
-    assert np.array_equal(quick, _pixels(explorer.image.value))
+    assert np.array_equal(quick, _pixels(explorer.png))
     with pytest.raises(ValueError, match="ratio"):
         explorer.set_pixel_ratio(0)
 
@@ -574,4 +578,37 @@ def test_png_encoder_keeps_every_pixel():
         decoded = _pixels(encode_png(rgba))
         assert decoded.shape == rgba.shape[:2] + (3,)
         assert np.array_equal(decoded, rgba[..., :3])
-    assert explorer.image.value == encode_png(canvas)  # what the widget shows is this encoding
+    assert explorer.png == encode_png(canvas)  # what the widget shows is this encoding
+
+
+def test_bar_collection_draws_what_ax_bar_draws():
+    """BarCollection (one artist for all bars, quick to redraw) gives the picture of ax.bar's rectangles."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from course_utils.plotting import BarCollection
+
+    heights, colours = [0.2, 0.9, 0.0, 0.5], ["#0072B2", "#E69F00", "#0072B2", "#999999"]
+    pictures = []
+    for as_collection in (False, True):
+        fig, ax = new_figure(1, width=3.0, height=2.0)
+        ax.set_xlim(-0.6, 3.6)
+        ax.set_ylim(0, 1)
+        if as_collection:
+            ax.add_collection(BarCollection(range(4)), autolim=False).set_heights(heights, colours)
+        else:
+            ax.bar(range(4), heights, color=colours)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        pictures.append(np.asarray(canvas.buffer_rgba()).astype(int))
+    assert np.abs(pictures[0] - pictures[1]).max() <= 2  # antialiased edges may differ by a shade
+
+
+def test_bar_collection_rejects_bad_input():
+    from course_utils.plotting import BarCollection
+
+    with pytest.raises(ValueError, match="x must be"):
+        BarCollection([[0, 1]])
+    with pytest.raises(ValueError, match="width must be positive"):
+        BarCollection(range(3), width=0)
+    with pytest.raises(ValueError, match=r"heights must have shape \(3,\)"):
+        BarCollection(range(3)).set_heights([1.0, 2.0])

@@ -30,7 +30,7 @@ from course_utils.models.toy_attention import (
     train_recall_model,
     train_reversal_model,
 )
-from course_utils.plotting import PALETTE, SEQUENTIAL_CMAP, label, new_figure
+from course_utils.plotting import PALETTE, SEQUENTIAL_CMAP, BarCollection, label, new_figure
 from course_utils.repro import single_thread
 from course_utils.text import PEOPLE, make_corpus
 from course_utils.widgets.explorer import Explorer
@@ -184,7 +184,7 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
     row_box = Rectangle((-0.5, query - 0.5), n, 1, fill=False, edgecolor=PALETTE["vermillion"], lw=2.5)
     ax_map.add_patch(row_box)
 
-    bars = ax_bar.bar(range(n), np.zeros(n), color=PALETTE["blue"])
+    bars = ax_bar.add_collection(BarCollection(range(n), facecolors=PALETTE["blue"]), autolim=False)
     values = [ax_bar.text(i, 0, "", ha="center", va="bottom", fontsize=9) for i in range(n)]
     ax_bar.set_xticks(range(n), labels, rotation=60, ha="right", rotation_mode="anchor")
     ax_bar.set_ylim(0, 1.15)  # room above the tallest bar (1.0) for its label
@@ -217,9 +217,11 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
         row = weights[query]
         best = int(row.argmax())
         visible = int(allowed[query].sum())
-        for i, (bar, text) in enumerate(zip(bars, values)):
-            bar.set_height(row[i])
-            bar.set_color(PALETTE["orange"] if i == best else (PALETTE["blue"] if allowed[query, i] else "0.8"))
+        colours = [
+            PALETTE["orange"] if i == best else (PALETTE["blue"] if allowed[query, i] else "0.8") for i in range(n)
+        ]
+        bars.set_heights(row, colours)
+        for i, text in enumerate(values):
             text.set_position((i, row[i] + 0.01))
             # label the weights that matter; a row of "0.00"s would only hide the pattern
             text.set_text("×" if not allowed[query, i] else f"{row[i]:.2f}" if row[i] >= 0.005 else "")
@@ -254,7 +256,7 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
     # dynamic: every artist draw changes (all four controls only touch these), plus what must stay on
     # top of them: the spines (over the image and the bars) and the bars' grid lines
     dynamic = [image, row_box, *ax_map.spines.values()]
-    dynamic += [*bars, *values, uniform, *grid, *ax_bar.spines.values()]
+    dynamic += [bars, *values, uniform, *grid, *ax_bar.spines.values()]
     return Explorer("attention-weights", controls, fig, draw, dynamic=dynamic)
 
 
@@ -666,7 +668,7 @@ def make_gpt_attention_explorer(
     ax_map.set_title("rows: queries, columns: keys", fontsize=10)
     row_box = Rectangle((-0.5, 0), length, 1, fill=False, edgecolor=PALETTE["vermillion"], lw=2)
     ax_map.add_patch(row_box)
-    bars = ax_bar.bar(range(length), np.zeros(length), color=PALETTE["blue"])
+    bars = ax_bar.add_collection(BarCollection(range(length), facecolors=PALETTE["blue"]), autolim=False)
     ax_bar.set_xlim(-0.6, length - 0.4)
     ax_bar.set_ylim(0, 1.05)
     ax_bar.set_xticks(range(length))
@@ -688,9 +690,8 @@ def make_gpt_attention_explorer(
             shown_text[0] = text
         row = weights[query]
         best = int(row[: query + 1].argmax())
-        for i, bar in enumerate(bars):
-            bar.set_height(row[i] if i <= query else 0.0)
-            bar.set_color(PALETTE["orange"] if i == best else PALETTE["blue"])
+        colours = [PALETTE["orange"] if i == best else PALETTE["blue"] for i in range(length)]
+        bars.set_heights(np.where(np.arange(length) <= query, row, 0.0), colours)
         return (
             f"<b>Layer {layer}, head {head}</b>: the query '{tokens[query]}' (position {query}, the outlined row) "
             f"puts {row[best]:.0%} of its "
@@ -713,7 +714,7 @@ def make_gpt_attention_explorer(
         ),
     }
     # the tick labels (the tokens) depend on the text alone: each text's background is drawn once and kept
-    dynamic = [image, row_box, *ax_map.spines.values(), *bars, *ax_bar.spines.values()]
+    dynamic = [image, row_box, *ax_map.spines.values(), bars, *ax_bar.spines.values()]
     explorer = Explorer("gpt-attention", controls, fig, draw, dynamic=dynamic, background_key=lambda text, **_: text)
     explorer.prepare_backgrounds("text")  # each text's picture drawn now: the first switch is quick too
     return explorer

@@ -206,8 +206,10 @@ def make_depth_histograms(
         clip_on=False,
     )
     colours = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, MAX_DEPTH))
-    fills = [ax_hist.fill_between([0, 1], [0, 0], [0, 0], color=colours[i], alpha=0.55, lw=0) for i in range(MAX_DEPTH)]
-    lines = [ax_hist.plot([], [], color=colours[i], lw=1.2)[0] for i in range(MAX_DEPTH)]
+    # every layer's histogram in one collection of fills and one of outlines: two artists to draw at an
+    # update instead of two per layer (matplotlib spends about a third of a millisecond on each artist)
+    fills = ax_hist.add_collection(mpl.collections.PolyCollection([], alpha=0.55, lw=0), autolim=False)
+    outlines = ax_hist.add_collection(mpl.collections.LineCollection([], lw=1.2), autolim=False)
     (plain_line,) = ax_std.plot([], [], "o-", color=PALETTE["vermillion"], label="plain", ms=4)
     (bn_line,) = ax_std.plot([], [], "s-", color=PALETTE["blue"], label="with BN", ms=4)
     unit_line = ax_std.axhline(1.0, color="grey", lw=0.8, ls=":")
@@ -238,19 +240,19 @@ def make_depth_histograms(
         network = with_bn if batch_norm else plain
         edges, low, high = network["edges"], *network["range"]
         height = depth + 0.1  # in layers: one per layer, and a margin of 0.1 below the last one
-        for i in range(MAX_DEPTH):
-            visible = i < depth
-            fills[i].set_visible(visible)
-            lines[i].set_visible(visible)
-            if not visible:
-                continue
+        xs = np.repeat(edges, 2)[1:-1]
+        steps, areas = [], []
+        for i in range(depth):
             base = depth - 1 - i  # layer 1 on top, deeper layers below
             top = base + 0.9 * np.repeat(network["hist"][i], 2)  # a step outline over the bins
-            xs = np.repeat(edges, 2)[1:-1]
             # from layers to fractions of the panel's height
             top, base = (top + 0.1) / height, (base + 0.1) / height
-            lines[i].set_data(xs, top)
-            fills[i].set_verts([np.column_stack([np.r_[xs, xs[::-1]], np.r_[top, np.full_like(top, base)]])])
+            steps.append(np.column_stack([xs, top]))
+            areas.append(np.column_stack([np.r_[xs, xs[::-1]], np.r_[top, np.full_like(top, base)]]))
+        fills.set_verts(areas)
+        fills.set_facecolor(colours[:depth])  # the collection's alpha applies
+        outlines.set_segments(steps)
+        outlines.set_color(colours[:depth])
         mode = "with BN" if batch_norm else "plain"
         # A new activation (x range and label) or mode (title): everything is redrawn, once per pair, as
         # the background_key below says. Only then: setting a label marks the figure changed even when
@@ -301,7 +303,7 @@ def make_depth_histograms(
     fig.set_layout_engine("none")
     # dynamic: what draw changes at every move (the layer numbers too), and what must stay on top of it:
     # the spines the histograms and the clipped std lines touch, and the unit line
-    dynamic = [*fills, *lines, *numbers, ticks, ax_hist.spines["left"]]
+    dynamic = [fills, outlines, *numbers, ticks, ax_hist.spines["left"]]
     dynamic += [plain_line, bn_line, unit_line, ax_std.spines["bottom"]]
     # background_key: the x range and label follow the activation, the title the mode: each pair's picture is kept
     explorer = Explorer(

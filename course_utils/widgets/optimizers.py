@@ -15,7 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ipywidgets as widgets
+import numpy as np
 import torch
+from matplotlib.collections import LineCollection
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from torch.optim import Optimizer
 
@@ -232,11 +235,14 @@ def make_optimizer_race(
         # diverging racer to leave through the top.
         start_gap = float(surf.loss(torch.tensor(surf.start, dtype=torch.float64))) - surf.min_loss
         loss_ylims[name] = (LOSS_FLOORS.get(name, LOSS_FLOOR), 30 * start_gap)
-    paths, heads, curves = {}, {}, {}
-    for racer in RACERS:
-        (paths[racer.name],) = ax.plot([], [], color=racer.color, lw=1.8, alpha=0.9, zorder=3, label=racer.name)
-        (heads[racer.name],) = ax.plot([], [], marker="o", ms=6, color=racer.color, mec="black", zorder=5)
-        (curves[racer.name],) = ax_loss.plot([], [], color=racer.color, lw=1.8)
+    # The racers' paths, their heads and their loss curves: one collection each, in the racers' colours
+    # (matplotlib spends about a third of a millisecond on each artist it draws: with 18 lines an update
+    # took about 17 ms on 2 cores, with these 3 collections about 13)
+    colours = [racer.color for racer in RACERS]
+    paths = ax.add_collection(LineCollection([], colors=colours, lw=1.8, alpha=0.9, zorder=3), autolim=False)
+    heads = ax.scatter(np.empty(0), np.empty(0), s=36, edgecolors="black", linewidths=1.0, zorder=5)
+    heads.set_facecolor(colours)  # one head per racer, in the racers' order
+    curves = ax_loss.add_collection(LineCollection([], colors=colours, lw=1.8), autolim=False)
     label(ax, "x", "y")
     label(ax_loss, "step", "loss - minimum (log scale)", "loss per step")
     ax_loss.set_yscale("log")
@@ -247,7 +253,7 @@ def make_optimizer_race(
     ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{round(math.log10(v))}"))  # no mathtext: faster
     ax_loss.set_xlim(0, steps)
     ax_loss.legend(
-        [paths[r.name] for r in RACERS],
+        [Line2D([], [], color=r.color, lw=1.8, alpha=0.9) for r in RACERS],
         RACER_NAMES,
         loc="upper left",
         bbox_to_anchor=(1.02, 1.0),
@@ -288,13 +294,11 @@ def make_optimizer_race(
             ax_loss.set_ylim(*loss_ylims[surface])
             shown["surface"] = surface
         race = trajectories(surface, lr, beta1, beta2, noise)
-        for racer in RACERS:
-            traj = race[racer.name]
-            pts = traj.points.numpy()
-            paths[racer.name].set_data(pts[:, 0], pts[:, 1])
-            heads[racer.name].set_data(pts[-1:, 0], pts[-1:, 1])
-            gap = (traj.losses - surf.min_loss).clamp_min(1e-16).numpy()  # log scale needs > 0
-            curves[racer.name].set_data(range(len(gap)), gap)
+        points = [race[racer.name].points.numpy() for racer in RACERS]
+        paths.set_segments(points)
+        heads.set_offsets(np.array([pts[-1] for pts in points]))
+        gaps = [(race[r.name].losses - surf.min_loss).clamp_min(1e-16).numpy() for r in RACERS]  # log scale: > 0
+        curves.set_segments([np.column_stack([np.arange(len(gap)), gap]) for gap in gaps])
         leader = min(
             (r for r in RACERS if race[r.name].diverged_at is None), key=lambda r: race[r.name].final_loss, default=None
         )
@@ -334,7 +338,7 @@ def make_optimizer_race(
         ),
     }
     # dynamic: what a slider move changes, and the goal and start markers, which must stay on top of the paths
-    dynamic = [*paths.values(), *heads.values(), *curves.values()]
+    dynamic = [paths, heads, curves]
     dynamic += [marker for _, _, goal, start in backgrounds.values() for marker in (goal, start)]
     # background_key: each surface's static picture (contours, limits, title) is drawn once and kept
     explorer = Explorer(

@@ -293,9 +293,12 @@ _SHOW = """async (e) => {
     await new Promise(r => setTimeout(r, 150));  // and still in view a moment later
     if (inView()) {
       // then until the page has rendered what the scroll brought into view (cells outside the window are
-      // rendered only when shown): a learner reads before moving a control, and that rendering is not the
-      // widget's latency, though the first move after a long scroll waited for it (up to ~150 ms more)
+      // rendered only when shown, and rastered after that, off the main thread): a learner looks at an
+      // explorer before moving a control, and that rendering is not the widget's latency, though a move
+      // right after the scroll waited for it (the first move of each explorer: a median 22 ms more than
+      // the others, up to 180 ms more, on 2 cores)
       await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+      await new Promise(r => setTimeout(r, 400));  // about the shortest look a person takes
       await new Promise(r => requestIdleCallback(r, {timeout: 2000}));
       return true;
     }
