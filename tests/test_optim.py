@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -386,6 +387,27 @@ def test_make_optimizer_race_bad_input():
         race_widget.make_optimizer_race(lr=0.03)
     with pytest.raises(ValueError, match="surface must be one of"):
         race_widget.make_optimizer_race(surface="bowl")
+
+
+def test_optimizer_race_draws_each_racer_in_its_colour():
+    """The race explorer's three collections (paths, heads, loss curves) hold one racer each, in RACERS'
+    order and colours, with the trajectories compute_race gives."""
+    from matplotlib.colors import to_hex
+
+    explorer = race_widget.make_optimizer_race()
+    paths, heads, curves = explorer.dynamic[:3]
+    race = race_widget.compute_race("rosenbrock", 0.05, 0.9, 0.999, steps=150)
+    minimum = race_widget.get_surface("rosenbrock").min_loss
+    colours = [r.color.lower() for r in race_widget.RACERS]
+    assert [to_hex(c) for c in paths.get_colors()] == colours
+    assert [to_hex(c) for c in heads.get_facecolors()] == colours
+    assert [to_hex(c) for c in curves.get_colors()] == colours
+    for i, racer in enumerate(race_widget.RACERS):
+        points = race[racer.name].points.numpy()
+        assert np.allclose(paths.get_segments()[i], points)
+        assert np.allclose(heads.get_offsets()[i], points[-1])
+        gap = (race[racer.name].losses - minimum).clamp_min(1e-16).numpy()
+        assert np.allclose(curves.get_segments()[i][:, 1], gap)
 
 
 def test_compute_loss_image():

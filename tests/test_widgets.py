@@ -608,7 +608,8 @@ def test_bar_collection_rejects_bad_input():
 
     with pytest.raises(ValueError, match="x must be"):
         BarCollection([[0, 1]])
-    with pytest.raises(ValueError, match="width must be positive"):
-        BarCollection(range(3), width=0)
+    for width in (0, -0.5, [0.8, 0.8, 0.8], True):
+        with pytest.raises(ValueError, match="width must be a positive number"):
+            BarCollection(range(3), width=width)
     with pytest.raises(ValueError, match=r"heights must have shape \(3,\)"):
         BarCollection(range(3)).set_heights([1.0, 2.0])

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 import matplotlib as mpl
 import numpy as np
 import torch
+from matplotlib.collections import LineCollection, PolyCollection
 
 from course_utils.layers.batchnorm import BatchNorm1d
 from course_utils.plotting import PALETTE, new_figure
@@ -208,8 +209,8 @@ def make_depth_histograms(
     colours = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, MAX_DEPTH))
     # every layer's histogram in one collection of fills and one of outlines: two artists to draw at an
     # update instead of two per layer (matplotlib spends about a third of a millisecond on each artist)
-    fills = ax_hist.add_collection(mpl.collections.PolyCollection([], alpha=0.55, lw=0), autolim=False)
-    outlines = ax_hist.add_collection(mpl.collections.LineCollection([], lw=1.2), autolim=False)
+    fills = ax_hist.add_collection(PolyCollection([], alpha=0.55, lw=0), autolim=False)
+    outlines = ax_hist.add_collection(LineCollection([], lw=1.2), autolim=False)
     (plain_line,) = ax_std.plot([], [], "o-", color=PALETTE["vermillion"], label="plain", ms=4)
     (bn_line,) = ax_std.plot([], [], "s-", color=PALETTE["blue"], label="with BN", ms=4)
     unit_line = ax_std.axhline(1.0, color="grey", lw=0.8, ls=":")
