@@ -293,12 +293,13 @@ _SHOW = """async (e) => {
     await new Promise(r => setTimeout(r, 150));  // and still in view a moment later
     if (inView()) {
       // then until the page has rendered what the scroll brought into view (cells outside the window are
-      // rendered only when shown, and rastered after that, off the main thread): a learner looks at an
-      // explorer before moving a control, and that rendering is not the widget's latency, though a move
-      // right after the scroll waited for it (the first move of each explorer: a median 22 ms more than
-      // the others, up to 180 ms more, on 2 cores)
+      // rendered only when shown): a learner reads before moving a control, and that rendering is not the
+      // widget's latency, though the first move after a long scroll waited for it (up to ~150 ms more).
+      // (The first move of each explorer stays slower than the rest, by a median 10-20 ms and at times
+      // 100-240 ms, however long the wait: JupyterLab makes the clicked cell the active one, and CodeMirror
+      // then measures its editors, forcing layouts, in one long task before the page reads the kernel's
+      // reply. A learner's first click in a cell pays that too, so it is counted.)
       await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-      await new Promise(r => setTimeout(r, 400));  // about the shortest look a person takes
       await new Promise(r => requestIdleCallback(r, {timeout: 2000}));
       return true;
     }
