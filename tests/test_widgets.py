@@ -280,7 +280,7 @@ def test_display_bundle_carries_the_figure_as_png_beside_the_widget_view():
     explorer.controls["slope"].value = 3
     data, metadata = explorer._repr_mimebundle_()
     assert data[WIDGET_VIEW]["model_id"] == explorer.ui.model_id
-    png = __import__("base64").b64decode(data["image/png"])
+    png = base64.b64decode(data["image/png"])
     # the current picture, in 256 colours
     difference = np.abs(_pixels(png).astype(int) - _pixels(explorer.png).astype(int))
     assert difference.shape[:2] == (2 * explorer.size_px[1], 2 * explorer.size_px[0])

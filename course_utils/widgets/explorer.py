@@ -205,7 +205,7 @@ class Explorer:
         width, height = self.size_px
         # shown at its natural size: exactly `size_px` CSS pixels, smaller only where the page is narrower
         # (max-width), never stretched to the cell's width (align_self: a flex box would stretch it)
-        self.png = b""  # the current figure as PNG; the image widget shows it as a data: URL (`_data_url`)
+        self.png = b""  # the current figure as PNG (`_show_png` sets it and the image widget together)
         self.image = widgets.Image(
             format="url",
             width=str(width),
@@ -271,8 +271,8 @@ class Explorer:
         start = time.perf_counter()
         kept = self._pictures.get(tuple(self.values.items())) if self._settings is not None and not full else None
         if kept is not None:
-            self.caption.value, self.png = kept
-            self.image.value = _data_url(self.png)  # made again, not kept: a fraction of a millisecond
+            self.caption.value, png = kept
+            self._show_png(png)
             self.renders += 1
             self.last_update_s = time.perf_counter() - start
             return
@@ -281,12 +281,17 @@ class Explorer:
         except (ValueError, TypeError) as exc:  # a combination the compute function rejects
             caption = f"<span style='color:#D55E00'>Cannot draw this setting: {exc}</span>"
         self.caption.value = caption or ""
-        self.png = self.render_png(full=full)
-        self.image.value = _data_url(self.png)
+        self._show_png(self.render_png(full=full))
         if self._settings is not None:
             self._pictures[tuple(self.values.items())] = (self.caption.value, self.png)
         self.renders += 1
         self.last_update_s = time.perf_counter() - start
+
+    def _show_png(self, png: bytes) -> None:
+        """Show a picture: kept as `png`, and sent to the image widget as a data: URL (its "url" format;
+        made at each showing, a fraction of a millisecond, rather than kept beside the PNG)."""
+        self.png = png
+        self.image.value = b"data:image/png;base64," + base64.b64encode(png)
 
     def render_png(self, *, full: bool = False) -> bytes:
         """The figure as PNG bytes: the cached background plus the dynamic artists, or everything anew
@@ -442,11 +447,6 @@ class Explorer:
         if exclude:
             data = {k: v for k, v in data.items() if k not in exclude}
         return data, metadata
-
-
-def _data_url(png: bytes) -> bytes:
-    """PNG bytes as the value of an `ipywidgets.Image` in the "url" format: a data: URL, UTF-8 encoded."""
-    return b"data:image/png;base64," + base64.b64encode(png)
 
 
 def encode_png(rgba: np.ndarray) -> bytes:
