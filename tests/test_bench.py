@@ -30,6 +30,10 @@ def test_browser_latencies_summarise_each_notebook_and_all(tmp_path):
     assert rows["a.ipynb"]["ok"] and rows["a.ipynb"]["moves"] == 3 and rows["a.ipynb"]["controls"] == 1
     assert not rows["b.ipynb"]["ok"] and rows["b.ipynb"]["max_ms"] == 900 and rows["b.ipynb"]["controls"] == 2
     assert rows["all notebooks"]["moves"] == 7 and rows["all notebooks"]["controls"] == 3
+    # each explorer's first move (100, 200, 150) apart from the others (120, 140, 900, 250)
+    assert rows["all notebooks"]["first_moves"] == {"moves": 3, "p50_ms": 150, "max_ms": 200}
+    later = round(bench.percentile([120, 140, 900, 250], 0.95), 1)
+    assert rows["all notebooks"]["later_moves"] == {"moves": 4, "p95_ms": later}
     assert bench.browser_latencies(tmp_path / "missing.json") == []
 
 

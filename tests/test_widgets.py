@@ -275,6 +275,18 @@ def test_figure_is_shown_at_natural_size_and_rendered_for_the_pixel_ratio(ratio)
     assert (explorer.image.width, explorer.image.height) == ("400", "240")
 
 
+def test_controls_show_their_whole_description_unless_the_builder_sets_a_width():
+    fig, ax = new_figure(width=5.0, height=3.0)
+    controls = {
+        "scale": widgets.FloatSlider(value=1.0, description="weight scale"),  # wider than ipywidgets' 80 px
+        "kind": widgets.ToggleButtons(options=["a", "b"], description="kind", style={"description_width": "120px"}),
+        "on": widgets.Checkbox(value=False, description="batch norm"),
+    }
+    Explorer("demo", controls, fig, lambda scale, kind, on: ax.title.set_text(f"{scale}{kind}{on}"), pixel_ratio=1)
+    widths = {key: control.style.description_width for key, control in controls.items()}
+    assert widths == {"scale": "initial", "kind": "120px", "on": "initial"}
+
+
 def test_display_bundle_carries_the_figure_as_png_beside_the_widget_view():
     explorer = _line_explorer(dynamic=True)
     explorer.controls["slope"].value = 3

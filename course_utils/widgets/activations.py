@@ -29,7 +29,7 @@ def _activation_toggle(value: str = "relu") -> widgets.ToggleButtons:
         options=[(_LABELS[n], n) for n in ACTIVATION_NAMES],
         value=value,
         description="activation",
-        style={"button_width": "74px"},
+        style={"button_width": "100px"},  # "Leaky ReLU" whole
     )
 
 

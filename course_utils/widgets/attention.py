@@ -237,7 +237,7 @@ def make_attention_explorer(head: str = "it → who?", query: int = 7) -> Explor
 
     controls = {
         "head": widgets.ToggleButtons(
-            options=list(HEADS), value=head, description="head", style={"button_width": "110px"}
+            options=list(HEADS), value=head, description="head", style={"button_width": "136px"}
         ),
         "query": widgets.Dropdown(
             options=[(f"{i + 1}: {w}", i) for i, w in enumerate(SENTENCE)], value=query, description="query word"
@@ -477,7 +477,7 @@ def make_recall_explorer(result: RecallResult | None = None) -> Explorer:
             options=[(f"pair {j + 1}", j) for j in range(num_pairs)],
             value=0,
             description="ask for",
-            style={"button_width": "56px"},
+            style={"button_width": "64px"},
         ),
     }
     # the tick labels (the pairs) depend on the context alone: each context's background is drawn once and kept

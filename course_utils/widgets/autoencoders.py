@@ -322,7 +322,6 @@ def make_denoising_explorer(bottleneck: int = 32, epochs: int = 40, seed: int = 
         ),
         "kind": widgets.ToggleButtons(options=list(NOISE_KINDS), value="gaussian", description="noise"),
     }
-    controls["noise"].style.description_width = "initial"
 
     def draw(noise: float, kind: str) -> str:
         result = compute_denoising(plain, denoisers[kind], X, noise, kind, seed=seed)

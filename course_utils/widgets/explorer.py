@@ -50,6 +50,11 @@ or above its panel, where nothing moving can cross it, needs no redraw at all. E
 costs about a third of a millisecond whatever its size: many alike artists that move together belong in
 one collection (`LineCollection`, `PolyCollection`, `scatter`, `course_utils.plotting.BarCollection`).
 
+Controls show their whole description: a builder that leaves a control's `description_width` unset gets
+"initial" (the text's own width) instead of ipywidgets' fixed 80 px, which cuts longer descriptions off with
+an ellipsis; toggle buttons need a `button_width` that fits their longest label (the browser test fails on
+any control text cut off).
+
 CSS classes let the browser tests find things: the explorer's box has `cu-explorer` and
 `cu-explorer-<name>`, each control `cu-control` and `cu-control-<key>`, the image `cu-figure`.
 """
@@ -222,6 +227,11 @@ class Explorer:
             control.add_class("cu-control")
             control.add_class(f"cu-control-{key.replace('_', '-')}")
             control.observe(self._on_change, names="value")
+            style = getattr(control, "style", None)
+            if style is not None and style.has_trait("description_width") and not style.description_width:
+                # the whole description ("temperature", "weight scale"): ipywidgets' default label is 80 px
+                # wide whatever its text, and cuts a longer one off ("weight sc...")
+                style.description_width = "initial"
         box = widgets.VBox if layout == "top" else widgets.HBox
         controls_box = (widgets.HBox if layout == "top" else widgets.VBox)(list(self.controls.values()))
         controls_box.layout.flex_flow = "row wrap" if layout == "top" else "column"

@@ -334,7 +334,7 @@ def make_optimizer_race(
             options=[("off" if v == 0 else f"σ = {v:g}", v) for v in NOISE_CHOICES],
             value=noise,
             description="noise",
-            style={"button_width": "64px"},
+            style={"button_width": "76px"},  # "σ = 0.5" whole
         ),
     }
     # dynamic: what a slider move changes, and the goal and start markers, which must stay on top of the paths

@@ -296,9 +296,13 @@ _SHOW = """async (e) => {
       // rendered only when shown): a learner reads before moving a control, and that rendering is not the
       // widget's latency, though the first move after a long scroll waited for it (up to ~150 ms more).
       // (The first move of each explorer stays slower than the rest, by a median 10-20 ms and at times
-      // 100-240 ms, however long the wait: JupyterLab makes the clicked cell the active one, and CodeMirror
-      // then measures its editors, forcing layouts, in one long task before the page reads the kernel's
-      // reply. A learner's first click in a cell pays that too, so it is counted.)
+      // 100-240 ms, however long the wait: it is a first click in the explorer's cell, and JupyterLab makes
+      // that cell the active one. On every change of active cell JupyterLab 4 resets the cursor of every
+      // other cell's editor (Notebook._trimSelections), and in the next frame each CodeMirror editor measures
+      // itself, forcing the style and layout of its cell, which the default windowing (contentVisibility)
+      // had skipped: for the 58 other cells of notebook 01 a task of 50-250 ms, the most on a notebook's first click,
+      // before the page reads the kernel's reply. A learner's first click in a cell pays that too, so it is
+      // counted; `make bench` shows first moves apart from the rest.)
       await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
       await new Promise(r => requestIdleCallback(r, {timeout: 2000}));
       return true;
@@ -366,13 +370,20 @@ def drive_explorers(page, timeout_ms: int = 10_000, moves: int = 3) -> list[dict
     return records
 
 
+# Texts of the explorer the page cuts off: a control's description, a button's label or a readout wider than
+# its box, which the page ends with an ellipsis ("weight sc...", "σ = ..."), so the learner cannot read it.
 _MEASURE = """(root) => {
   const img = root.querySelector('img.cu-figure');
   const box = root.getBoundingClientRect(), shown = img.getBoundingClientRect();
   const natural = [parseFloat(img.getAttribute('width')), parseFloat(img.getAttribute('height'))];
+  const clipped = [...root.querySelectorAll('*')].filter(x => {
+    if (!x.textContent.trim()) return false;
+    const style = getComputedStyle(x);
+    return style.textOverflow === 'ellipsis' && style.overflowX !== 'visible' && x.scrollWidth > x.clientWidth;
+  }).map(x => x.textContent.trim());
   return {height_px: Math.round(box.height), natural_px: natural,
           shown_px: [Math.round(shown.width * 10) / 10, Math.round(shown.height * 10) / 10],
-          png_px: [img.naturalWidth, img.naturalHeight], dpr: window.devicePixelRatio};
+          png_px: [img.naturalWidth, img.naturalHeight], dpr: window.devicePixelRatio, clipped};
 }"""
 
 
@@ -383,8 +394,9 @@ def _explorer_name(explorer) -> str:
 
 
 def measure_explorers(page, expected: int) -> list[dict]:
-    """Each explorer's height on the page (controls, figure and caption) and its figure's display scale:
-    the shown width over the natural width (the figure's size in inches times the explorer's dpi).
+    """Each explorer's height on the page (controls, figure and caption), its figure's display scale (the
+    shown width over the natural width: the figure's size in inches times the explorer's dpi) and the texts
+    the page cuts off (`clipped`).
     Waits until `expected` explorers are shown (as many as the committed notebook shows)."""
     explorers = page.locator(f"{PANEL} .cu-explorer")
     _wait_for_widgets(page, expected)

@@ -11,8 +11,8 @@ each exercise's solution runs followed by its check, which must say "Correct". E
 same in the copy and the notebook, and has just run without an error.
 
 The window is a 1366x768 laptop screen. Every explorer (controls, figure and caption) must be at most
-600 px tall there, and its figure shown at its natural size or smaller, never stretched. Select one
-notebook with `-k 03_`.
+600 px tall there, its figure shown at its natural size or smaller, never stretched, and no text of its
+controls cut off. Select one notebook with `-k 03_`.
 """
 
 from pathlib import Path
@@ -77,6 +77,7 @@ def test_notebook_runs_and_every_widget_responds(notebook_page, lab_server, lab_
     for s in sizes:  # before driving: a widget taller than the screen cannot be shown whole to be driven
         assert s["height_px"] <= MAX_HEIGHT_PX, f"{name}: explorer {s['explorer']} is {s['height_px']} px tall"
         assert s["scale"] <= 1.005, f"{name}: the figure of {s['explorer']} is stretched {s['scale']}x ({s})"
+        assert not s["clipped"], f"{name}: explorer {s['explorer']} cuts off the texts {s['clipped']}"
     burst = burst_slider(page)
     records = drive_explorers(page)
     save_records(RESULTS, name, records, run_s, sizes, burst)
