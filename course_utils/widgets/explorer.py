@@ -289,7 +289,7 @@ class Explorer:
         try:
             caption = self._draw(**self.values)
         except (ValueError, TypeError) as exc:  # a combination the compute function rejects
-            caption = f"<span style='color:#D55E00'>Cannot draw this setting: {exc}</span>"
+            caption = _cannot_draw(str(exc))
         self.caption.value = _caption_html(caption or "")
         self._show_png(self.render_png(full=full))
         if self._settings is not None:
@@ -414,9 +414,7 @@ class Explorer:
         try:
             self._refresh_from_browser()
         except Exception as exc:  # not raised into the event loop, where nobody would see it
-            self.caption.value = _caption_html(
-                f"<span style='color:#D55E00'>Cannot draw this setting: {type(exc).__name__}: {exc}</span>"
-            )
+            self.caption.value = _caption_html(_cannot_draw(f"{type(exc).__name__}: {exc}"))
 
     def _refresh_from_browser(self) -> None:
         """Redraw for a move in the browser; at the default ratio, drop to 1x after two slow updates in a row."""
@@ -463,6 +461,11 @@ def _caption_html(text: str) -> str:
     """The caption as its widget shows it. ipywidgets gives an HTML widget's text the line height of a control
     (28 px), which double-spaces a caption of several lines at 13 px; 1.45 times the font size reads as text."""
     return f"<div class='cu-caption-text' style='line-height: 1.45'>{text}</div>" if text else ""
+
+
+def _cannot_draw(reason: str) -> str:
+    """The caption of a setting that could not be drawn, in the course's warning colour."""
+    return f"<span style='color:#D55E00'>Cannot draw this setting: {reason}</span>"
 
 
 def encode_png(rgba: np.ndarray) -> bytes:
